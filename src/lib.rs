@@ -1,0 +1,53 @@
+//! # minirpc
+//!
+//! A small, readable RPC framework built on nothing but the Rust standard
+//! library, written to be read side by side with an RPC article (in
+//! Chinese; section headings are cited below and in every module). Every idea
+//! of the article is here as code you can run, read and change.
+//!
+//! ```
+//! use minirpc::{Client, Server};
+//!
+//! // Server steps 1-6 of the article: a call table, and a loop serving it.
+//! let mut server = Server::new();
+//! server.register("Multiply", |(l, r): (i32, i32)| Ok(l * r));
+//! let handle = server.serve("127.0.0.1:0").unwrap();
+//!
+//! // Client steps 1-5: call id, serialize, send, wait, deserialize.
+//! let client = Client::connect(handle.local_addr()).unwrap();
+//! let l_times_r: i32 = client.call("Multiply", &(10, 20)).unwrap();
+//! assert_eq!(l_times_r, 200);
+//! ```
+//!
+//! # Layout
+//!
+//! | module | article section | the idea |
+//! |---|---|---|
+//! | [`server`] | 本地调用VS远程调用 (server steps), Call ID映射, 组件 (Server, Acceptor, Processor) | the call table is a `HashMap<String, handler>` |
+//! | [`client`] | 本地调用VS远程调用 (client steps), 组件 (Client, Invoker, Connector) | request ids multiplex many calls on one connection |
+//! | [`codec`] | 序列化和反序列化, 原理 › 序列化 | types on both sides, bytes in between; never trust a length |
+//! | [`protocol`] | 网络传输, 原理 › 建立通信 | a fixed header that states the body's length |
+//! | [`transport`] | 网络传输 (组件: Channel) | buffered reads, batched writes, every syscall counts |
+//! | [`pool`] | 组件 › RPC Processor | a bounded queue says "busy" instead of growing |
+//! | [`error`] | 远程过程调用带来的新问题 | every failure is a status plus a message |
+//! | [`trace`] | 本地调用VS远程调用 | watch the article's steps happen in a real call |
+//!
+//! The docs in `docs/` have one chapter per article section; start at
+//! `docs/README.md`. The wire format, byte by byte, is `docs/protocol.md`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod codec;
+pub mod error;
+pub mod pool;
+pub mod protocol;
+pub mod server;
+pub mod trace;
+pub mod transport;
+
+pub use client::{Client, ClientBuilder};
+pub use codec::{CodecId, Decode, Encode, Limits};
+pub use error::{RpcError, Status};
+pub use server::{CallContext, Server, ServerBuilder, ServerHandle, ServerStats};

@@ -1,0 +1,813 @@
+//! The server: the call table, the acceptor, a reader per connection, and
+//! the Processor that runs handlers.
+//!
+//! Article: 本地调用VS远程调用 (the server's steps 1–6) and its Call ID映射;
+//! 原理 › 组件 (RPC Server, Acceptor, Processor). The one idea to take away:
+//! **the call table is just a map from a name to a function**,
+//! `HashMap<String, Arc<Handler>>` below, exactly the article's
+//! `std::map<std::string, std::function<>>`. Everything else here is about
+//! feeding it safely: reading frames, bounding the work, and answering every
+//! request exactly once.
+//!
+//! ```text
+//!  acceptor thread ── accept() ──► one reader thread per connection
+//!                                      │ read frame, parse envelope,
+//!                                      │ look the call id up in the table
+//!                                      │ (unknown? answer Unimplemented now)
+//!                                      ▼
+//!                     Processor: bounded queue ──► worker threads
+//!                     (full? answer ResourceExhausted now)   │ deadline passed? skip
+//!                                                            │ decode args, call handler
+//!                                                            ▼ encode result
+//!                               connection's FrameWriter ◄── response frame
+//! ```
+//!
+//! Because handlers run on the pool, not on the reader, a slow call does
+//! not hold up the calls behind it on the same connection: their responses
+//! simply leave first, matched to their callers by request id.
+
+use crate::codec::{self, CodecId, Decode, Encode, Limits};
+use crate::error::{RpcError, Status};
+use crate::pool::ThreadPool;
+use crate::protocol::{self, FrameKind, RequestHead};
+use crate::trace::{self, Side, Tracer};
+use crate::transport::{FrameReader, FrameWriter, ReadError};
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A registered method: decode the arguments from `args`, run, and append
+/// the encoded result to `out`. This is the value type of the call table.
+/// [`Server::register`] builds one from a typed closure; write one by hand
+/// only to do something the typed form cannot.
+pub type Handler =
+    dyn Fn(&CallContext, &[u8], &mut Vec<u8>) -> Result<(), RpcError> + Send + Sync + 'static;
+
+/// What a handler can know about the call it is serving.
+pub struct CallContext {
+    call_id: String,
+    request_id: u64,
+    deadline: Option<Instant>,
+    caller: Option<String>,
+    peer: SocketAddr,
+    codec: CodecId,
+    limits: Limits,
+    tracer: Option<Tracer>,
+}
+
+impl std::fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallContext")
+            .field("call_id", &self.call_id)
+            .field("request_id", &self.request_id)
+            .field("deadline", &self.deadline)
+            .field("caller", &self.caller)
+            .field("peer", &self.peer)
+            .field("codec", &self.codec)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallContext {
+    /// The call id the client asked for.
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+    /// The request id on the connection (unique per connection, not global).
+    pub fn request_id(&self) -> u64 {
+        self.request_id
+    }
+    /// When the caller stops waiting, if it said.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+    /// How long until the caller stops waiting (zero if it already has), or
+    /// `None` if the caller set no deadline. A long handler can check this
+    /// and give up early.
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+    /// The caller's identity from the request metadata, if it sent one.
+    pub fn caller(&self) -> Option<&str> {
+        self.caller.as_deref()
+    }
+    /// The address the call came from.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+    /// The codec the arguments are in (and the result must be in).
+    pub fn codec(&self) -> CodecId {
+        self.codec
+    }
+    /// The decoding limits the server was configured with.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+    pub(crate) fn trace(&self, step: u8, bytes: Option<&[u8]>, message: impl FnOnce() -> String) {
+        trace::emit(&self.tracer, Side::Server, step, bytes, message)
+    }
+}
+
+/// Settings for a [`Server`]. Every field has a documented default.
+#[derive(Clone)]
+pub struct ServerBuilder {
+    workers: usize,
+    queue_capacity: usize,
+    max_connections: usize,
+    max_frame_bytes: usize,
+    idle_timeout: Option<Duration>,
+    write_timeout: Duration,
+    shutdown_grace: Duration,
+    limits: Limits,
+    tracer: Option<Tracer>,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> ServerBuilder {
+        ServerBuilder {
+            workers: 16,
+            queue_capacity: 1024,
+            max_connections: 1024,
+            max_frame_bytes: protocol::DEFAULT_MAX_FRAME_BYTES,
+            idle_timeout: Some(Duration::from_secs(300)),
+            write_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+            limits: Limits::default(),
+            tracer: None,
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// Worker threads that run handlers. Default 16: handlers may block
+    /// (on a database, on another RPC), so more threads than cores.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
+    }
+    /// Calls that may wait for a worker before new ones are refused with
+    /// `ResourceExhausted`. Default 1024.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = n;
+        self
+    }
+    /// Open connections at once; one more gets an error frame and is closed.
+    /// Default 1024 (each connection costs a reader thread).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+    /// Largest frame body accepted; a bigger one closes the connection with
+    /// `ResourceExhausted`. Default 4 MiB.
+    pub fn max_frame_bytes(mut self, n: usize) -> Self {
+        self.max_frame_bytes = n;
+        self.limits.max_len = self.limits.max_len.min(n);
+        self
+    }
+    /// Close a connection that sends nothing (not even a ping) for this
+    /// long, or that stalls in the middle of a frame. `None` never closes.
+    /// Default 5 minutes.
+    pub fn idle_timeout(mut self, t: Option<Duration>) -> Self {
+        self.idle_timeout = t;
+        self
+    }
+    /// Give up on a peer that does not read its responses for this long.
+    /// Default 10 s.
+    pub fn write_timeout(mut self, t: Duration) -> Self {
+        self.write_timeout = t;
+        self
+    }
+    /// How long [`ServerHandle::shutdown`] lets calls in flight finish.
+    /// Default 5 s.
+    pub fn shutdown_grace(mut self, t: Duration) -> Self {
+        self.shutdown_grace = t;
+        self
+    }
+    /// Limits for decoding arguments (lengths, nesting). Default
+    /// [`Limits::default`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+    /// Report each step of every call to `tracer` (see [`crate::trace`]).
+    pub fn trace(mut self, tracer: Tracer) -> Self {
+        self.tracer = Some(tracer);
+        self
+    }
+    /// A server with these settings and an empty call table.
+    pub fn build(self) -> Server {
+        Server {
+            config: self,
+            table: HashMap::new(),
+        }
+    }
+}
+
+/// A server being set up: settings plus the call table. Register methods,
+/// then [`serve`](Server::serve).
+///
+/// ```
+/// use minirpc::{Client, Server};
+/// let mut server = Server::new();
+/// server.register("Multiply", |(l, r): (i32, i32)| Ok(l * r));
+/// let handle = server.serve("127.0.0.1:0").unwrap();
+/// let client = Client::connect(handle.local_addr()).unwrap();
+/// let y: i32 = client.call("Multiply", &(10, 20)).unwrap();
+/// assert_eq!(y, 200);
+/// ```
+pub struct Server {
+    config: ServerBuilder,
+    /// The article's `call_id_map`: call id → function.
+    table: HashMap<String, Arc<Handler>>,
+}
+
+impl Default for Server {
+    fn default() -> Server {
+        Server::new()
+    }
+}
+
+impl Server {
+    /// A server with default settings.
+    pub fn new() -> Server {
+        ServerBuilder::default().build()
+    }
+
+    /// Settings to change before building a server.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// Add `f` to the call table under `call_id`. Its argument type `A` is
+    /// what the arguments are decoded into (a tuple for several arguments);
+    /// its result is encoded back. An `Err` from `f` reaches the caller with
+    /// its status and message unchanged.
+    ///
+    /// # Panics
+    /// If `call_id` is already registered: two functions under one name is a
+    /// bug in the program, better found at startup than at the first call.
+    pub fn register<A, R, F>(&mut self, call_id: &str, f: F) -> &mut Server
+    where
+        A: Decode + 'static,
+        R: Encode + 'static,
+        F: Fn(A) -> Result<R, RpcError> + Send + Sync + 'static,
+    {
+        self.register_with_context(call_id, move |_ctx: &CallContext, a: A| f(a))
+    }
+
+    /// Like [`register`](Server::register), for a handler that wants the
+    /// [`CallContext`] (its deadline, its caller).
+    pub fn register_with_context<A, R, F>(&mut self, call_id: &str, f: F) -> &mut Server
+    where
+        A: Decode + 'static,
+        R: Encode + 'static,
+        F: Fn(&CallContext, A) -> Result<R, RpcError> + Send + Sync + 'static,
+    {
+        let handler = move |ctx: &CallContext, args: &[u8], out: &mut Vec<u8>| {
+            // Server step 5: decode the arguments into the declared types...
+            let a: A = match ctx.codec {
+                CodecId::Binary => codec::from_bytes(args, ctx.limits),
+            }
+            .map_err(|e| {
+                RpcError::invalid_argument(format!(
+                    "arguments for \"{}\" do not decode as {}: {}",
+                    ctx.call_id,
+                    std::any::type_name::<A>(),
+                    e.message
+                ))
+            })?;
+            ctx.trace(5, Some(args), || {
+                format!(
+                    "decoded {} argument bytes as {}; calling the handler",
+                    args.len(),
+                    std::any::type_name::<A>()
+                )
+            });
+            // ...and make the local call.
+            let r = f(ctx, a)?;
+            // Server step 6: encode the result.
+            let before = out.len();
+            r.encode(out);
+            ctx.trace(6, Some(&out[before..]), || {
+                format!(
+                    "handler returned; encoded the result ({}) into {} bytes",
+                    std::any::type_name::<R>(),
+                    out.len() - before
+                )
+            });
+            Ok(())
+        };
+        self.register_handler(call_id, Arc::new(handler))
+    }
+
+    /// Add an untyped handler to the call table (see [`Handler`]).
+    ///
+    /// # Panics
+    /// If `call_id` is already registered.
+    pub fn register_handler(&mut self, call_id: &str, handler: Arc<Handler>) -> &mut Server {
+        if self.table.insert(call_id.to_owned(), handler).is_some() {
+            panic!("call id \"{call_id}\" is registered twice; each call id names one function");
+        }
+        self
+    }
+
+    /// The call ids registered so far, sorted.
+    pub fn call_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.table.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Bind `addr` and start serving on background threads. Use
+    /// `"127.0.0.1:0"` to let the OS pick a free port, then ask the handle
+    /// for [`local_addr`](ServerHandle::local_addr).
+    pub fn serve(self, addr: impl ToSocketAddrs) -> io::Result<ServerHandle> {
+        let listener = TcpListener::bind(addr)?;
+        let local_addr = listener.local_addr()?;
+        let pool = ThreadPool::new(
+            "minirpc-worker",
+            self.config.workers,
+            self.config.queue_capacity,
+        )?;
+        trace::emit(&self.config.tracer, Side::Server, 1, None, || {
+            format!(
+                "call table ready: {} (call id -> function, a HashMap)",
+                self.call_ids().join(", ")
+            )
+        });
+        let inner = Arc::new(Inner {
+            table: self.table,
+            config: self.config,
+            pool,
+            shutting_down: AtomicBool::new(false),
+            connections: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+            live_connections: AtomicUsize::new(0),
+            stats: StatCounters::default(),
+        });
+        let acceptor = {
+            let inner = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name("minirpc-acceptor".into())
+                .spawn(move || accept_loop(&inner, listener))?
+        };
+        Ok(ServerHandle {
+            local_addr,
+            inner,
+            acceptor: Some(acceptor),
+        })
+    }
+}
+
+/// Counters a running server keeps (see [`ServerHandle::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Requests whose handler ran and returned `Ok`.
+    pub calls_ok: u64,
+    /// Requests answered with an error (handler error, panic, bad args,
+    /// unknown call id, deadline passed, queue full).
+    pub calls_failed: u64,
+    /// Requests refused because the Processor's queue was full.
+    pub rejected_busy: u64,
+    /// Oneway calls that failed (there is no one to tell, so they are
+    /// counted here).
+    pub oneway_failed: u64,
+    /// Connections open right now.
+    pub connections: usize,
+}
+
+#[derive(Default)]
+struct StatCounters {
+    calls_ok: AtomicU64,
+    calls_failed: AtomicU64,
+    rejected_busy: AtomicU64,
+    oneway_failed: AtomicU64,
+}
+
+/// The running server. Dropping it shuts the server down.
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    inner: Arc<Inner>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+struct Inner {
+    table: HashMap<String, Arc<Handler>>,
+    config: ServerBuilder,
+    pool: ThreadPool,
+    shutting_down: AtomicBool,
+    /// Open connections, so shutdown can close them and join their readers.
+    connections: Mutex<HashMap<u64, (TcpStream, Option<JoinHandle<()>>)>>,
+    next_conn: AtomicU64,
+    live_connections: AtomicUsize,
+    stats: StatCounters,
+}
+
+/// One accepted connection, shared by its reader thread and by every call
+/// from it that is running on the pool (they need the writer).
+struct Conn {
+    writer: FrameWriter,
+    peer: SocketAddr,
+}
+
+impl ServerHandle {
+    /// The address the server is listening on (with the real port, if you
+    /// asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A snapshot of the server's counters.
+    pub fn stats(&self) -> ServerStats {
+        let s = &self.inner.stats;
+        ServerStats {
+            calls_ok: s.calls_ok.load(Ordering::Relaxed),
+            calls_failed: s.calls_failed.load(Ordering::Relaxed),
+            rejected_busy: s.rejected_busy.load(Ordering::Relaxed),
+            oneway_failed: s.oneway_failed.load(Ordering::Relaxed),
+            connections: self.inner.live_connections.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Stop the server gracefully:
+    /// 1. stop accepting connections;
+    /// 2. stop reading new requests (each connection's read half is shut);
+    /// 3. let the calls already running or queued finish and send their
+    ///    responses, for at most the configured grace period;
+    /// 4. close every connection and join every thread.
+    ///
+    /// Requests still unread in a socket when it is shut get no answer; their
+    /// callers see the connection close (`Unavailable`), so no call is lost
+    /// silently.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(acceptor) = self.acceptor.take() else {
+            return;
+        };
+        let inner = &self.inner;
+        inner.shutting_down.store(true, Ordering::SeqCst);
+        // accept() blocks; a connection to ourselves wakes it up to see the flag.
+        let mut wake = self.local_addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake {
+                SocketAddr::V4(_) => [127, 0, 0, 1].into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        let _ = acceptor.join();
+
+        // Stop reading: each reader sees end-of-stream and exits, while the
+        // write half stays open for the responses still to come.
+        let readers: Vec<JoinHandle<()>> = {
+            let mut conns = lock(&inner.connections);
+            conns
+                .values_mut()
+                .filter_map(|(stream, reader)| {
+                    let _ = stream.shutdown(Shutdown::Read);
+                    reader.take()
+                })
+                .collect()
+        };
+        for r in readers {
+            let _ = r.join();
+        }
+        inner.pool.shutdown(inner.config.shutdown_grace);
+        for (_, (stream, _)) in lock(&inner.connections).drain() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+// ---- the acceptor (组件: RPC Acceptor) -------------------------------------
+
+fn accept_loop(inner: &Arc<Inner>, listener: TcpListener) {
+    loop {
+        let accepted = listener.accept();
+        if inner.shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(_) => {
+                // Out of file descriptors, or the peer reset before we
+                // accepted: not fatal. Pause briefly so a persistent error
+                // does not spin a core.
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_write_timeout(Some(inner.config.write_timeout));
+        let max = inner.config.max_connections;
+        if inner.live_connections.load(Ordering::SeqCst) >= max {
+            refuse(
+                stream,
+                RpcError::resource_exhausted(format!(
+                    "server has reached max_connections ({max}); retry later or raise ServerBuilder::max_connections"
+                )),
+            );
+            continue;
+        }
+        let read_half = match stream.try_clone() {
+            Ok(s) => s,
+            Err(e) => {
+                refuse(
+                    stream,
+                    RpcError::from_io("server could not set up the connection", &e),
+                );
+                continue;
+            }
+        };
+        let registry_copy = match stream.try_clone() {
+            Ok(s) => s,
+            Err(e) => {
+                refuse(
+                    stream,
+                    RpcError::from_io("server could not set up the connection", &e),
+                );
+                continue;
+            }
+        };
+        let conn = Arc::new(Conn {
+            writer: FrameWriter::new(stream, 8 * inner.config.max_frame_bytes.max(1 << 20)),
+            peer,
+        });
+        let id = inner.next_conn.fetch_add(1, Ordering::Relaxed);
+        inner.live_connections.fetch_add(1, Ordering::SeqCst);
+        // Hold the registry lock across spawn so the reader cannot finish
+        // and deregister itself before it has been registered.
+        let mut conns = lock(&inner.connections);
+        let spawned = {
+            let inner = Arc::clone(inner);
+            let conn = Arc::clone(&conn);
+            std::thread::Builder::new()
+                .name(format!("minirpc-conn-{id}"))
+                .spawn(move || {
+                    read_loop(&inner, &conn, read_half);
+                    lock(&inner.connections).remove(&id);
+                    inner.live_connections.fetch_sub(1, Ordering::SeqCst);
+                })
+        };
+        match spawned {
+            Ok(h) => {
+                conns.insert(id, (registry_copy, Some(h)));
+            }
+            Err(e) => {
+                drop(conns);
+                inner.live_connections.fetch_sub(1, Ordering::SeqCst);
+                let mut out = Vec::new();
+                protocol::error_response(
+                    &mut out,
+                    CodecId::Binary,
+                    0,
+                    &RpcError::resource_exhausted(format!("server cannot start a thread: {e}")),
+                );
+                let _ = conn.writer.send(&out);
+                let _ = conn.writer.stream().shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+/// Send a connection-level error (request id 0) and close.
+fn refuse(mut stream: TcpStream, err: RpcError) {
+    let mut out = Vec::new();
+    protocol::error_response(&mut out, CodecId::Binary, 0, &err);
+    let _ = stream.write_all(&out);
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+// ---- one connection's reader ------------------------------------------------
+
+fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, stream: TcpStream) {
+    let _ = stream.set_read_timeout(inner.config.idle_timeout);
+    let mut reader = FrameReader::new(stream, inner.config.max_frame_bytes);
+    let tracer = &inner.config.tracer;
+    loop {
+        trace::emit(tracer, Side::Server, 2, None, || {
+            format!("waiting for a request from {}", conn.peer)
+        });
+        let frame = match reader.read_frame() {
+            Ok(f) => f,
+            Err(ReadError::Protocol(e)) => {
+                // We can no longer find frame boundaries: say why, then close.
+                let mut out = Vec::new();
+                protocol::error_response(&mut out, CodecId::Binary, 0, &e);
+                let _ = conn.writer.send(&out);
+                break;
+            }
+            // Clean close, idle timeout, truncated frame, reset: just close.
+            Err(_) => break,
+        };
+        match frame.header.kind {
+            FrameKind::Request | FrameKind::Oneway => dispatch(inner, conn, frame),
+            FrameKind::Ping => {
+                let mut out = Vec::with_capacity(protocol::HEADER_LEN);
+                protocol::control_frame(&mut out, FrameKind::Pong, frame.header.request_id);
+                let _ = conn.writer.send(&out);
+            }
+            FrameKind::Pong => {}
+            FrameKind::Response => {
+                let mut out = Vec::new();
+                let e = RpcError::invalid_argument(
+                    "a client sent a response frame; only servers send responses",
+                );
+                protocol::error_response(&mut out, CodecId::Binary, 0, &e);
+                let _ = conn.writer.send(&out);
+                break;
+            }
+        }
+    }
+    // Stop writing too once in-flight calls finish: the last Arc<Conn> to go
+    // closes the socket. Shutting down the read side now tells the peer
+    // nothing more will be read.
+    let _ = reader.get_ref().shutdown(Shutdown::Read);
+}
+
+/// Server steps 3–4 for one request: parse the envelope, look up the call
+/// id, and queue the call. Answers at once if any of that fails.
+fn dispatch(inner: &Arc<Inner>, conn: &Arc<Conn>, frame: protocol::Frame) {
+    let received = Instant::now();
+    let id = frame.header.request_id;
+    let oneway = frame.header.kind == FrameKind::Oneway;
+    let tracer = &inner.config.tracer;
+
+    let reject = |err: RpcError, codec: CodecId| {
+        inner.stats.calls_failed.fetch_add(1, Ordering::Relaxed);
+        if oneway {
+            inner.stats.oneway_failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut out = Vec::new();
+        protocol::error_response(&mut out, codec, id, &err);
+        let _ = conn.writer.send(&out);
+    };
+
+    let Some(codec) = CodecId::from_byte(frame.header.codec) else {
+        return reject(
+            RpcError::new(
+                Status::Unimplemented,
+                format!(
+                    "codec {} is not supported by this server (supported: 0 = binary)",
+                    frame.header.codec
+                ),
+            ),
+            CodecId::Binary,
+        );
+    };
+    let head = match RequestHead::parse(&frame.body) {
+        Ok(h) => h,
+        Err(e) => return reject(e, codec),
+    };
+    trace::emit(tracer, Side::Server, 3, Some(&frame.body), || {
+        format!(
+            "read a {}-byte request body (request id {id}); its call id is \"{}\"",
+            frame.body.len(),
+            head.call_id
+        )
+    });
+    // The call id is resolved before a single argument byte is decoded.
+    let Some(handler) = inner.table.get(head.call_id) else {
+        return reject(
+            RpcError::new(
+                Status::Unimplemented,
+                format!(
+                    "no method \"{}\" is registered on this server (call ids are case-sensitive; see Server::register)",
+                    head.call_id
+                ),
+            ),
+            codec,
+        );
+    };
+    trace::emit(tracer, Side::Server, 4, None, || {
+        format!("found \"{}\" in the call table (call_id_map)", head.call_id)
+    });
+    let handler = Arc::clone(handler);
+    let deadline = match head.timeout_ms {
+        0 => None,
+        ms => Some(received + Duration::from_millis(ms.into())),
+    };
+    let ctx = CallContext {
+        call_id: head.call_id.to_owned(),
+        request_id: id,
+        deadline,
+        caller: head.meta(protocol::META_CALLER).map(str::to_owned),
+        peer: conn.peer,
+        codec,
+        limits: inner.config.limits,
+        tracer: tracer.clone(),
+    };
+    let args_start = frame.body.len() - head.args.len();
+    let body = frame.body;
+
+    let job_inner = Arc::clone(inner);
+    let job_conn = Arc::clone(conn);
+    let job = Box::new(move || {
+        run_call(
+            &job_inner,
+            &job_conn,
+            &ctx,
+            &*handler,
+            &body[args_start..],
+            oneway,
+        )
+    });
+    if inner.pool.try_execute(job).is_err() {
+        inner.stats.rejected_busy.fetch_add(1, Ordering::Relaxed);
+        let queued = inner.pool.queued();
+        reject(
+            RpcError::resource_exhausted(format!(
+                "server is busy: {queued} calls are already waiting for a worker (queue_capacity {}); retry later, or raise ServerBuilder::workers / queue_capacity",
+                inner.config.queue_capacity
+            )),
+            codec,
+        );
+    }
+}
+
+/// Server steps 5–6, on a worker thread: run the handler and reply.
+fn run_call(
+    inner: &Inner,
+    conn: &Conn,
+    ctx: &CallContext,
+    handler: &Handler,
+    args: &[u8],
+    oneway: bool,
+) {
+    let mut out = Vec::with_capacity(64);
+    let result = match ctx.deadline {
+        // The caller has already given up: running the handler would be
+        // wasted work, and the queue may be long precisely because we are
+        // overloaded.
+        Some(d) if Instant::now() >= d => Err(RpcError::deadline_exceeded(format!(
+            "the deadline of \"{}\" passed while it waited in the server's queue; the handler was not run",
+            ctx.call_id
+        ))),
+        _ => {
+            let start = protocol::begin_ok_response(&mut out, ctx.codec, ctx.request_id);
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handler(ctx, args, &mut out)
+            }));
+            match ran {
+                Ok(Ok(())) => {
+                    protocol::finish_frame(&mut out, start);
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "(no message)".into());
+                    Err(RpcError::internal(format!(
+                        "the handler for \"{}\" panicked: {what}",
+                        ctx.call_id
+                    )))
+                }
+            }
+        }
+    };
+    match &result {
+        Ok(()) => inner.stats.calls_ok.fetch_add(1, Ordering::Relaxed),
+        Err(_) => inner.stats.calls_failed.fetch_add(1, Ordering::Relaxed),
+    };
+    if oneway {
+        if result.is_err() {
+            inner.stats.oneway_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        return;
+    }
+    if let Err(e) = result {
+        out.clear();
+        protocol::error_response(&mut out, ctx.codec, ctx.request_id, &e);
+    }
+    ctx.trace(6, Some(&out), || {
+        format!(
+            "sending the {}-byte response frame (request id {})",
+            out.len(),
+            ctx.request_id
+        )
+    });
+    // If this fails the connection is broken; its reader notices and closes.
+    let _ = conn.writer.send(&out);
+}
