@@ -687,6 +687,12 @@ fn dispatch(inner: &Arc<Inner>, conn: &Arc<Conn>, frame: protocol::Frame) {
     });
     // The call id is resolved before a single argument byte is decoded.
     let Some(handler) = inner.table.get(head.call_id) else {
+        trace::emit(tracer, Side::Server, 4, None, || {
+            format!(
+                "\"{}\" is not in the call table: answering Unimplemented without decoding its arguments",
+                head.call_id
+            )
+        });
         return reject(
             RpcError::new(
                 Status::Unimplemented,
