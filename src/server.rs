@@ -134,7 +134,7 @@ impl Default for ServerBuilder {
             queue_capacity: 1024,
             max_connections: 1024,
             max_frame_bytes: protocol::DEFAULT_MAX_FRAME_BYTES,
-            idle_timeout: Some(Duration::from_secs(300)),
+            idle_timeout: Some(Duration::from_secs(15)),
             write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
             limits: Limits::default(),
@@ -170,8 +170,11 @@ impl ServerBuilder {
         self
     }
     /// Close a connection that sends nothing (not even a ping) for this
-    /// long, or that stalls in the middle of a frame. `None` never closes.
-    /// Default 5 minutes.
+    /// long, or that stalls in the middle of a frame: that is how the
+    /// server notices a client that died without closing its socket.
+    /// `None` never closes. Default 15 s, which is 3 missed heartbeats of a
+    /// minirpc client (it pings after 5 s of silence; see
+    /// `ClientBuilder::heartbeat`).
     pub fn idle_timeout(mut self, t: Option<Duration>) -> Self {
         self.idle_timeout = t;
         self

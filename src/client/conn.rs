@@ -1,0 +1,783 @@
+//! One connection and its pending-call table: the single mechanism under
+//! all four call modes.
+//!
+//! Article: 模式 (RR, Oneway, Future, Callback) and 原理 › 组件 (RPC
+//! Invoker, Connector, Channel). Every call that expects an answer puts an
+//! entry in `pending` under its request id, then writes its frame. Whoever
+//! reads the socket routes each response to its entry. The entry's
+//! [`Waiter`] says what "deliver" means:
+//!
+//! ```text
+//!   Waiter::Thread(condvar)   request-response: a thread is blocked; notify it
+//!   Waiter::Future(waker)     future: store the result; wake the executor, if any
+//!   Waiter::Callback(f)       callback: hand f(result) to the callback pool
+//!   (no entry at all)         oneway: nothing will come back
+//! ```
+//!
+//! # Who reads
+//!
+//! A blocked caller reads the socket itself when no one else is (it is the
+//! *leader*; see the `client` module docs for why). A future or a callback
+//! has no thread waiting, so each connection also has one background thread,
+//! the reader of last resort: it takes the reader role only when some
+//! future, callback or heartbeat needs reading and no caller is leading. It
+//! also expires futures and callbacks whose deadline passed, and sends the
+//! heartbeat pings.
+//!
+//! # Heartbeats
+//!
+//! When nothing has been heard from the server for one interval, the
+//! background thread sends a ping. Any frame from the server counts as a
+//! sign of life. After `misses` intervals of silence the connection is
+//! declared dead: every pending call fails with `Unavailable`, and the next
+//! call reconnects. This is how a server that vanished without closing the
+//! socket (a pulled cable, a frozen VM) is detected.
+
+use super::ClientBuilder;
+use crate::codec::{CodecId, Encode};
+use crate::error::{RpcError, Status};
+use crate::pool::ThreadPool;
+use crate::protocol::{self, Frame, FrameKind, ResponseHead};
+use crate::trace::{self, Side};
+use crate::transport::{self, FrameReader, FrameWriter, ReadError};
+use std::collections::HashMap;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::task::Waker;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A callback waiting for its response, type-erased (it decodes inside).
+pub(crate) type RawCallback = Box<dyn FnOnce(Result<Frame, RpcError>) + Send + 'static>;
+
+/// How a pending call is told its response arrived.
+pub(crate) enum Waiter {
+    /// A thread is blocked on this condvar (with the `state` lock).
+    Thread(Arc<Condvar>),
+    /// A [`super::Pending`] holds the id; poll it or wait on it.
+    Future(Option<Waker>),
+    /// Run this with the result, once, on the callback pool.
+    Callback(Option<RawCallback>),
+}
+
+pub(crate) struct Waiting {
+    result: Option<Result<Frame, RpcError>>,
+    deadline: Instant,
+    waiter: Waiter,
+}
+
+impl Waiting {
+    /// Still waiting, and no thread will read for it: the background reader
+    /// must.
+    fn needs_background(&self) -> bool {
+        self.result.is_none() && !matches!(self.waiter, Waiter::Thread(_))
+    }
+}
+
+pub(crate) struct State {
+    pending: HashMap<u64, Waiting>,
+    /// Someone is reading the socket right now.
+    leader: bool,
+    /// Set once the connection failed; every later call gets this error.
+    broken: Option<RpcError>,
+    /// The client is being dropped; the background thread should exit.
+    closing: bool,
+    /// Entries for which `needs_background()` holds.
+    background_needed: usize,
+    /// When we last read any frame from the server.
+    last_heard: Instant,
+    /// A ping we sent that nothing has answered yet.
+    ping_sent: Option<Instant>,
+}
+
+/// Work to do after the state lock is released: waking an executor or
+/// running a callback must never happen while we hold the lock.
+enum Deferred {
+    Wake(Waker),
+    Run(RawCallback, Result<Frame, RpcError>),
+}
+
+impl State {
+    fn insert(&mut self, id: u64, deadline: Instant, waiter: Waiter) {
+        let w = Waiting {
+            result: None,
+            deadline,
+            waiter,
+        };
+        if w.needs_background() {
+            self.background_needed += 1;
+        }
+        self.pending.insert(id, w);
+    }
+
+    /// Remove an entry, whatever its state.
+    fn remove(&mut self, id: u64) -> Option<Waiting> {
+        let w = self.pending.remove(&id)?;
+        if w.needs_background() {
+            self.background_needed -= 1;
+        }
+        Some(w)
+    }
+
+    /// Change who waits for `id` (a future being waited on becomes a thread
+    /// waiter, and back).
+    fn set_waiter(&mut self, id: u64, waiter: Waiter) {
+        if let Some(w) = self.pending.get_mut(&id) {
+            let before = w.needs_background();
+            w.waiter = waiter;
+            match (before, w.needs_background()) {
+                (true, false) => self.background_needed -= 1,
+                (false, true) => self.background_needed += 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// Deliver a result to `id`'s waiter. Returns what must be done once the
+    /// lock is released. Completing twice keeps the first result.
+    fn complete(&mut self, id: u64, result: Result<Frame, RpcError>) -> Option<Deferred> {
+        let w = self.pending.get_mut(&id)?;
+        if w.result.is_some() {
+            return None;
+        }
+        if w.needs_background() {
+            self.background_needed -= 1;
+        }
+        match &mut w.waiter {
+            Waiter::Thread(cv) => {
+                w.result = Some(result);
+                cv.notify_one();
+                None
+            }
+            Waiter::Future(waker) => {
+                w.result = Some(result);
+                waker.take().map(Deferred::Wake)
+            }
+            Waiter::Callback(f) => {
+                let f = f.take();
+                self.pending.remove(&id);
+                f.map(|f| Deferred::Run(f, result))
+            }
+        }
+    }
+}
+
+/// Callbacks run here, never on the thread that reads the socket, so a
+/// callback that is slow, blocks or panics cannot delay other responses.
+/// Created on first use: a client that never uses callbacks has no pool.
+pub(crate) struct CallbackPool {
+    pool: OnceLock<Option<ThreadPool>>,
+}
+
+impl CallbackPool {
+    pub(crate) fn new() -> CallbackPool {
+        CallbackPool {
+            pool: OnceLock::new(),
+        }
+    }
+
+    fn run(&self, f: RawCallback, result: Result<Frame, RpcError>) {
+        let job = Box::new(move || f(result));
+        let pool = self
+            .pool
+            .get_or_init(|| ThreadPool::new("minirpc-callback", 2, 1 << 16).ok());
+        match pool {
+            Some(p) => {
+                if let Err(job) = p.try_execute(job) {
+                    // The pool is saturated or gone: run it here rather than
+                    // drop it, because a callback runs exactly once.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            }
+            None => {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            }
+        }
+    }
+}
+
+/// Heartbeat settings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Heartbeat {
+    pub(crate) interval: Duration,
+    pub(crate) misses: u32,
+}
+
+/// One TCP connection to the server.
+pub(crate) struct Connection {
+    pub(crate) peer: SocketAddr,
+    writer: FrameWriter,
+    /// Only the leader locks this, so it is never contended.
+    reader: Mutex<FrameReader<TcpStream>>,
+    state: Mutex<State>,
+    /// The background thread sleeps here.
+    background: Condvar,
+    background_thread: Mutex<Option<JoinHandle<()>>>,
+    next_id: AtomicU64,
+    heartbeat: Option<Heartbeat>,
+    callbacks: Arc<CallbackPool>,
+}
+
+thread_local! {
+    // A thread waits for one call at a time, so it can reuse one condvar
+    // for all of them instead of allocating one per call.
+    static WAKE: Arc<Condvar> = Arc::new(Condvar::new());
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How an encoded request is delivered.
+pub(crate) enum Mode {
+    /// Wait for it on this thread (request-response).
+    Blocking,
+    /// Leave the entry for a [`super::Pending`] to collect.
+    Future,
+    /// Run this with the response.
+    Callback(RawCallback),
+    /// No response at all.
+    Oneway,
+}
+
+impl Connection {
+    pub(crate) fn open(
+        addrs: &[SocketAddr],
+        config: &ClientBuilder,
+        callbacks: Arc<CallbackPool>,
+    ) -> Result<Arc<Connection>, RpcError> {
+        let stream = transport::connect(addrs, config.connect_timeout)?;
+        let io = |what: &str, e: std::io::Error| RpcError::from_io(what, &e);
+        let peer = stream.peer_addr().map_err(|e| io("peer_addr", e))?;
+        stream
+            .set_write_timeout(Some(config.write_timeout))
+            .map_err(|e| io("set_write_timeout", e))?;
+        let read_half = stream
+            .try_clone()
+            .map_err(|e| io("cloning the socket", e))?;
+        let conn = Arc::new(Connection {
+            peer,
+            writer: FrameWriter::new(stream, 8 * config.max_frame_bytes.max(1 << 20)),
+            reader: Mutex::new(FrameReader::new(read_half, config.max_frame_bytes)),
+            state: Mutex::new(State {
+                pending: HashMap::new(),
+                leader: false,
+                broken: None,
+                closing: false,
+                background_needed: 0,
+                last_heard: Instant::now(),
+                ping_sent: None,
+            }),
+            background: Condvar::new(),
+            background_thread: Mutex::new(None),
+            // Request id 0 is reserved for connection-level errors.
+            next_id: AtomicU64::new(1),
+            heartbeat: config.heartbeat,
+            callbacks,
+        });
+        let bg = Arc::clone(&conn);
+        let handle = std::thread::Builder::new()
+            .name("minirpc-client-bg".into())
+            .spawn(move || bg.background_loop())
+            .map_err(|e| io("starting the client's background thread", e))?;
+        *lock(&conn.background_thread) = Some(handle);
+        Ok(conn)
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        lock(&self.state).broken.is_some()
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        lock(&self.state).pending.len()
+    }
+
+    /// Client steps 2–3 (and 4 for a blocking call): encode the request,
+    /// register it, send it. Returns the request id, and for
+    /// [`Mode::Blocking`] the response frame.
+    pub(crate) fn start<A: Encode + ?Sized>(
+        &self,
+        call_id: &str,
+        args: &A,
+        timeout: Duration,
+        config: &ClientBuilder,
+        mode: Mode,
+    ) -> Result<(u64, Option<Frame>), RpcError> {
+        let deadline = Instant::now() + timeout;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let tracer = &config.tracer;
+
+        // Step 2: the call id, the metadata and the arguments, serialized
+        // into one frame.
+        let mut frame = Vec::with_capacity(64);
+        let caller;
+        let meta: &[(&str, &str)] = match &config.caller_id {
+            Some(c) => {
+                caller = [(protocol::META_CALLER, c.as_str())];
+                &caller
+            }
+            None => &[],
+        };
+        let kind = match mode {
+            Mode::Oneway => FrameKind::Oneway,
+            _ => FrameKind::Request,
+        };
+        let timeout_ms = u32::try_from(timeout.as_millis().max(1)).unwrap_or(u32::MAX);
+        let start = protocol::begin_request(
+            &mut frame,
+            kind,
+            CodecId::Binary,
+            id,
+            call_id,
+            timeout_ms,
+            meta,
+        );
+        let args_at = frame.len();
+        args.encode(&mut frame);
+        protocol::finish_frame(&mut frame, start);
+        trace::emit(tracer, Side::Client, 2, Some(&frame[args_at..]), || {
+            format!(
+                "serialized the arguments into {} bytes and wrapped them, with the call id, in a {}-byte frame (request id {id})",
+                frame.len() - args_at,
+                frame.len()
+            )
+        });
+
+        // Register before sending, so the response cannot beat us to the table.
+        let blocking = matches!(mode, Mode::Blocking);
+        let waiter = match mode {
+            Mode::Blocking => Some(Waiter::Thread(WAKE.with(Arc::clone))),
+            Mode::Future => Some(Waiter::Future(None)),
+            Mode::Callback(f) => Some(Waiter::Callback(Some(f))),
+            Mode::Oneway => None,
+        };
+        if waiter.is_none() {
+            self.check_open()?;
+        }
+        if let Some(waiter) = waiter {
+            let mut st = lock(&self.state);
+            if let Some(e) = st.broken.clone() {
+                drop(st);
+                if let Waiter::Callback(Some(f)) = waiter {
+                    self.callbacks.run(f, Err(e.clone()));
+                }
+                return Err(e);
+            }
+            let background = !blocking;
+            st.insert(id, deadline, waiter);
+            if background && !st.leader {
+                self.background.notify_one();
+            }
+        }
+        // Step 3: send it.
+        if let Err(e) = self.writer.send(&frame) {
+            // The connection is gone: every call on it fails, this one too
+            // (its callback or future gets the error through the table).
+            self.fail_all(e.clone());
+            if blocking {
+                lock(&self.state).remove(id);
+            }
+            return Err(e);
+        }
+        trace::emit(tracer, Side::Client, 3, Some(&frame), || {
+            format!("sent the request frame to {}", self.peer)
+        });
+        if !blocking {
+            return Ok((id, None));
+        }
+        // Step 4: wait for the answer.
+        trace::emit(tracer, Side::Client, 4, None, || {
+            format!("waiting for response {id} (deadline in {timeout:?})")
+        });
+        // A wait without a limit of its own always ends with a result.
+        match self.wait(id, None) {
+            Some(result) => {
+                let frame = result?;
+                if tracer.is_some() {
+                    let mut bytes = frame.header.to_bytes().to_vec();
+                    bytes.extend_from_slice(&frame.body);
+                    trace::emit(tracer, Side::Client, 5, Some(&bytes), || {
+                        format!("received the response frame for request {id}")
+                    });
+                }
+                Ok((id, Some(frame)))
+            }
+            None => Err(RpcError::internal("wait returned without a result")),
+        }
+    }
+
+    /// Wait on this thread for `id`'s result: read the socket ourselves if
+    /// no one is, or sleep until the leader hands us our response (or the
+    /// reader role). Gives up at the call's deadline (`DeadlineExceeded`,
+    /// entry removed) or, if `until` is given and comes first, returns
+    /// `None` and leaves the call pending for a later wait.
+    pub(crate) fn wait(&self, id: u64, until: Option<Instant>) -> Option<Result<Frame, RpcError>> {
+        let mut st = lock(&self.state);
+        let Some(w) = st.pending.get(&id) else {
+            return Some(Err(RpcError::new(
+                Status::Cancelled,
+                "this call's result was already taken",
+            )));
+        };
+        let deadline = w.deadline;
+        let wake = WAKE.with(Arc::clone);
+        st.set_waiter(id, Waiter::Thread(Arc::clone(&wake)));
+        loop {
+            if let Some(result) = st.pending.get_mut(&id).and_then(|w| w.result.take()) {
+                st.remove(id);
+                self.pass_lead(&st);
+                return Some(result);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                st.remove(id);
+                self.pass_lead(&st);
+                return Some(Err(RpcError::deadline_exceeded(format!(
+                    "no response within the call's timeout (request {id}); the server may still run it. Raise the timeout (Client::call_timeout) if it is just slow"
+                ))));
+            }
+            let limit = until.map_or(deadline, |u| u.min(deadline));
+            if now >= limit {
+                // Our own wait is over but the call is not: hand it back to
+                // the background reader.
+                st.set_waiter(id, Waiter::Future(None));
+                self.pass_lead(&st);
+                return None;
+            }
+            if !st.leader {
+                st.leader = true;
+                drop(st);
+                self.lead(Some(id), limit);
+                st = lock(&self.state);
+                st.leader = false;
+                continue;
+            }
+            st = wake
+                .wait_timeout(st, limit - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Store a waker for a future's `id`; returns its result if ready.
+    pub(crate) fn poll_result(&self, id: u64, waker: &Waker) -> Option<Result<Frame, RpcError>> {
+        let mut st = lock(&self.state);
+        let Some(w) = st.pending.get_mut(&id) else {
+            return Some(Err(RpcError::new(
+                Status::Cancelled,
+                "this call's result was already taken",
+            )));
+        };
+        if let Some(r) = w.result.take() {
+            st.remove(id);
+            return Some(r);
+        }
+        match &mut w.waiter {
+            Waiter::Future(slot) => {
+                if !slot.as_ref().is_some_and(|old| old.will_wake(waker)) {
+                    *slot = Some(waker.clone());
+                }
+            }
+            _ => st.set_waiter(id, Waiter::Future(Some(waker.clone()))),
+        }
+        if !st.leader {
+            self.background.notify_one();
+        }
+        None
+    }
+
+    /// Take `id`'s result if it has arrived, without blocking.
+    pub(crate) fn try_take(&self, id: u64) -> Option<Result<Frame, RpcError>> {
+        let mut st = lock(&self.state);
+        let r = st.pending.get_mut(&id)?.result.take()?;
+        st.remove(id);
+        Some(r)
+    }
+
+    /// Whether `id`'s result has arrived (or it is gone).
+    pub(crate) fn is_ready(&self, id: u64) -> bool {
+        lock(&self.state)
+            .pending
+            .get(&id)
+            .is_none_or(|w| w.result.is_some())
+    }
+
+    /// Stop tracking `id` (its `Pending` was dropped). A late response is
+    /// then dropped quietly.
+    pub(crate) fn forget(&self, id: u64) {
+        let mut st = lock(&self.state);
+        st.remove(id);
+        self.pass_lead(&st);
+    }
+
+    /// If no one is reading and some call still needs reading, wake whoever
+    /// should take over: a blocked caller first, else the background thread.
+    fn pass_lead(&self, st: &State) {
+        if st.leader {
+            return;
+        }
+        let thread_waiter = st.pending.values().find_map(|w| match &w.waiter {
+            Waiter::Thread(cv) if w.result.is_none() => Some(cv),
+            _ => None,
+        });
+        match thread_waiter {
+            Some(cv) => cv.notify_one(),
+            None => {
+                if st.background_needed > 0 || st.ping_sent.is_some() {
+                    self.background.notify_one();
+                }
+            }
+        }
+    }
+
+    /// Read and route frames as the leader until `my_id`'s response has
+    /// arrived (for a blocked caller), or nothing needs the background reader
+    /// any more (for the background thread, `my_id == None`), or `until`
+    /// passes, or the connection breaks.
+    fn lead(&self, my_id: Option<u64>, until: Instant) {
+        let mut reader = lock(&self.reader);
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return;
+            }
+            if !reader.has_buffered_frame() {
+                // The socket timeout is how a blocked read gives up at our
+                // limit. (Zero would mean "forever", hence the max.)
+                let wait = (until - now).max(Duration::from_millis(1));
+                if let Err(e) = reader.get_ref().set_read_timeout(Some(wait)) {
+                    self.fail_all(RpcError::from_io("set_read_timeout", &e));
+                    return;
+                }
+            }
+            let err = match reader.read_frame() {
+                Ok(frame) => {
+                    if self.route(frame, my_id) {
+                        return;
+                    }
+                    continue;
+                }
+                Err(ReadError::TimedOut) => continue,
+                Err(ReadError::Protocol(e)) => RpcError::unavailable(format!(
+                    "the server at {} sent a bad frame ({e}); connection closed",
+                    self.peer
+                )),
+                Err(ReadError::Closed) | Err(ReadError::Truncated { .. }) => RpcError::unavailable(
+                    format!("connection to {} was closed by the server", self.peer),
+                ),
+                Err(ReadError::Io(e)) => {
+                    RpcError::from_io(&format!("connection to {} failed", self.peer), &e)
+                }
+            };
+            self.fail_all(err);
+            return;
+        }
+    }
+
+    /// Hand one frame to whoever waits for it. Returns true when the leader
+    /// should stop reading: its own response arrived, or (for the background
+    /// reader) nothing needs it any more.
+    fn route(&self, frame: Frame, my_id: Option<u64>) -> bool {
+        let id = frame.header.request_id;
+        let mut st = lock(&self.state);
+        st.last_heard = Instant::now();
+        st.ping_sent = None;
+        let mut deferred = None;
+        match frame.header.kind {
+            FrameKind::Response if id == 0 => {
+                // A connection-level error: the server is about to close.
+                let err = match ResponseHead::parse(&frame.body) {
+                    Ok(h) => RpcError::new(h.status, h.message.to_owned()),
+                    Err(e) => e,
+                };
+                drop(st);
+                self.fail_all(err);
+                return true;
+            }
+            // A response whose caller timed out and left finds no entry
+            // and is dropped quietly.
+            FrameKind::Response => deferred = st.complete(id, Ok(frame)),
+            FrameKind::Ping => {
+                drop(st);
+                let mut out = Vec::with_capacity(protocol::HEADER_LEN);
+                protocol::control_frame(&mut out, FrameKind::Pong, id);
+                let _ = self.writer.send(&out);
+                st = lock(&self.state);
+            }
+            // Pongs only matter as signs of life (noted above); servers send
+            // no requests.
+            FrameKind::Pong | FrameKind::Request | FrameKind::Oneway => {}
+        }
+        let stop = match my_id {
+            Some(mine) => st.pending.get(&mine).is_none_or(|w| w.result.is_some()),
+            None => {
+                st.closing
+                    || (st.background_needed == 0 && st.ping_sent.is_none())
+                    || st
+                        .pending
+                        .values()
+                        .any(|w| matches!(w.waiter, Waiter::Thread(_)) && w.result.is_none())
+            }
+        };
+        drop(st);
+        self.run_deferred(deferred);
+        stop
+    }
+
+    fn run_deferred(&self, d: Option<Deferred>) {
+        match d {
+            Some(Deferred::Wake(w)) => w.wake(),
+            Some(Deferred::Run(f, r)) => self.callbacks.run(f, r),
+            None => {}
+        }
+    }
+
+    /// The connection is unusable: fail every waiting call with `err` (each
+    /// callback runs once with it), and close the socket.
+    pub(crate) fn fail_all(&self, err: RpcError) {
+        let mut st = lock(&self.state);
+        if st.broken.is_none() {
+            st.broken = Some(err.clone());
+        }
+        let ids: Vec<u64> = st.pending.keys().copied().collect();
+        let deferred: Vec<Deferred> = ids
+            .into_iter()
+            .filter_map(|id| st.complete(id, Err(err.clone())))
+            .collect();
+        self.background.notify_one();
+        drop(st);
+        let _ = self.writer.stream().shutdown(Shutdown::Both);
+        for d in deferred {
+            self.run_deferred(Some(d));
+        }
+    }
+
+    /// `Ok` unless the connection has failed.
+    pub(crate) fn check_open(&self) -> Result<(), RpcError> {
+        match &lock(&self.state).broken {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// The client is going away: fail what is still pending with
+    /// `Cancelled`, stop the background thread and close the socket.
+    pub(crate) fn close(&self) {
+        lock(&self.state).closing = true;
+        self.fail_all(RpcError::new(
+            Status::Cancelled,
+            "the client was dropped while the call was pending",
+        ));
+        self.background.notify_all();
+        if let Some(h) = lock(&self.background_thread).take() {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
+    }
+
+    /// The background thread: expires futures and callbacks at their
+    /// deadlines, sends heartbeats, declares a silent server dead, and reads
+    /// the socket when only futures and callbacks are waiting.
+    fn background_loop(&self) {
+        let mut st = lock(&self.state);
+        loop {
+            if st.closing || st.broken.is_some() {
+                return;
+            }
+            let now = Instant::now();
+
+            // 1. Futures and callbacks past their deadline fail now.
+            let expired: Vec<u64> = st
+                .pending
+                .iter()
+                .filter(|(_, w)| w.needs_background() && w.deadline <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            let mut deferred = Vec::new();
+            for id in expired {
+                let e = RpcError::deadline_exceeded(format!(
+                    "no response within the call's timeout (request {id}); the server may still run it"
+                ));
+                deferred.extend(st.complete(id, Err(e)));
+            }
+
+            // 2. Heartbeats.
+            let mut send_ping = false;
+            let mut next = now + Duration::from_secs(3600);
+            if let Some(hb) = self.heartbeat {
+                let silent = now.saturating_duration_since(st.last_heard);
+                let dead_after = hb.interval * hb.misses.max(1);
+                if silent >= dead_after {
+                    drop(st);
+                    for d in deferred {
+                        self.run_deferred(Some(d));
+                    }
+                    self.fail_all(RpcError::unavailable(format!(
+                        "the server at {} sent nothing for {silent:?} ({} heartbeats of {:?} unanswered); connection closed",
+                        self.peer, hb.misses, hb.interval
+                    )));
+                    return;
+                }
+                let due =
+                    st.ping_sent.map_or(st.last_heard, |t| t.max(st.last_heard)) + hb.interval;
+                if now >= due {
+                    send_ping = true;
+                    st.ping_sent = Some(now);
+                    next = next.min(now + hb.interval);
+                } else {
+                    next = next.min(due);
+                }
+                next = next.min(st.last_heard + dead_after);
+            }
+            if let Some(d) = st
+                .pending
+                .values()
+                .filter(|w| w.needs_background())
+                .map(|w| w.deadline)
+                .min()
+            {
+                next = next.min(d);
+            }
+
+            // 3. Read, if something needs reading and no caller is.
+            let need_read = st.background_needed > 0 || st.ping_sent.is_some();
+            let lead = need_read && !st.leader;
+            if lead {
+                st.leader = true;
+            }
+            drop(st);
+            for d in deferred {
+                self.run_deferred(Some(d));
+            }
+            if send_ping {
+                let mut out = Vec::with_capacity(protocol::HEADER_LEN);
+                protocol::control_frame(&mut out, FrameKind::Ping, 0);
+                if let Err(e) = self.writer.send(&out) {
+                    self.fail_all(e);
+                }
+            }
+            if lead {
+                self.lead(None, next.max(Instant::now() + Duration::from_millis(1)));
+                st = lock(&self.state);
+                st.leader = false;
+                self.pass_lead(&st);
+                continue;
+            }
+            st = lock(&self.state);
+            if st.closing || st.broken.is_some() {
+                return;
+            }
+            let wait = next.saturating_duration_since(Instant::now());
+            if wait.is_zero() {
+                continue;
+            }
+            st = self
+                .background
+                .wait_timeout(st, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
