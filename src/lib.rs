@@ -47,7 +47,7 @@ pub mod server;
 pub mod trace;
 pub mod transport;
 
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, Pending};
 pub use codec::{CodecId, Decode, Encode, Limits};
 pub use error::{RpcError, Status};
 pub use server::{CallContext, Server, ServerBuilder, ServerHandle, ServerStats};

@@ -119,12 +119,14 @@ impl ThreadPool {
             return Err(job);
         }
         st.jobs.push_back(job);
-        self.shared.queued.fetch_add(1, Ordering::SeqCst);
+        let queued = self.shared.queued.fetch_add(1, Ordering::SeqCst) + 1;
         drop(st);
-        // A spinning worker will see the job without being woken. (It
+        // A spinning worker will see a lone job without being woken. (It
         // re-checks the queue under the lock before it sleeps, so a job
         // pushed just as it stops spinning is not missed: see worker_loop.)
-        if !self.shared.spinning.load(Ordering::SeqCst) {
+        // But one spinner takes one job: if more are waiting, wake a
+        // sleeper too, or a burst would run one at a time.
+        if queued > 1 || !self.shared.spinning.load(Ordering::SeqCst) {
             self.shared.work.notify_one();
         }
         Ok(())
@@ -192,7 +194,13 @@ fn worker_loop(shared: &Shared) {
         if let Some(job) = st.jobs.pop_front() {
             shared.queued.fetch_sub(1, Ordering::SeqCst);
             st.busy_workers += 1;
+            let more = !st.jobs.is_empty();
             drop(st);
+            if more {
+                // Pass the baton: someone else should start on the rest
+                // while we run this one.
+                shared.work.notify_one();
+            }
             // Jobs are expected to catch their own panics (the server's do);
             // this is the backstop so a bug cannot shrink the pool.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
@@ -244,6 +252,43 @@ mod tests {
             .collect();
         got.sort();
         assert_eq!(got, (0..500).collect::<Vec<_>>());
+        assert!(pool.shutdown(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_burst_runs_in_parallel_even_while_a_worker_spins() {
+        // Each round: a quick job first, so its worker is spinning when the
+        // burst arrives (the case where submitters skip the wake-up). Then
+        // four jobs that each say "started" and hold their worker until
+        // released: all four can only start if four workers take them.
+        let pool = ThreadPool::new("t", 4, 100).unwrap();
+        for round in 0..20 {
+            let (warm_tx, warm_rx) = mpsc::channel();
+            pool.try_execute(Box::new(move || warm_tx.send(()).unwrap()))
+                .ok()
+                .unwrap();
+            warm_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+            let (started_tx, started_rx) = mpsc::channel();
+            let mut releases = Vec::new();
+            for _ in 0..4 {
+                let (release_tx, release_rx) = mpsc::channel::<()>();
+                releases.push(release_tx);
+                let started = started_tx.clone();
+                pool.try_execute(Box::new(move || {
+                    started.send(()).unwrap();
+                    let _ = release_rx.recv_timeout(Duration::from_secs(10));
+                }))
+                .ok()
+                .unwrap();
+            }
+            for i in 0..4 {
+                assert!(
+                    started_rx.recv_timeout(Duration::from_secs(5)).is_ok(),
+                    "round {round}: only {i} of 4 jobs started; the burst ran one by one"
+                );
+            }
+            drop(releases);
+        }
         assert!(pool.shutdown(Duration::from_secs(10)));
     }
 

@@ -405,11 +405,15 @@ struct Inner {
     pool: ThreadPool,
     shutting_down: AtomicBool,
     /// Open connections, so shutdown can close them and join their readers.
-    connections: Mutex<HashMap<u64, (TcpStream, Option<JoinHandle<()>>)>>,
+    connections: Mutex<HashMap<u64, OpenConnection>>,
     next_conn: AtomicU64,
     live_connections: AtomicUsize,
     stats: StatCounters,
 }
+
+/// A connection as the registry keeps it: a handle on its socket (to shut
+/// it) and its reader thread (to join it).
+type OpenConnection = (TcpStream, Option<JoinHandle<()>>);
 
 /// One accepted connection, shared by its reader thread and by every call
 /// from it that is running on the pool (they need the writer).
@@ -622,6 +626,17 @@ fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, stream: TcpStream) {
             Err(_) => break,
         };
         match frame.header.kind {
+            FrameKind::Request if frame.header.request_id == 0 => {
+                // Id 0 is reserved for connection-level errors: a response
+                // to it would tell the client its connection is failing.
+                let mut out = Vec::new();
+                let e = RpcError::invalid_argument(
+                    "request id 0 is reserved for connection errors; number requests from 1 (see docs/protocol.md)",
+                );
+                protocol::error_response(&mut out, CodecId::Binary, 0, &e);
+                let _ = conn.writer.send(&out);
+                break;
+            }
             FrameKind::Request | FrameKind::Oneway => dispatch(inner, conn, frame),
             FrameKind::Ping => {
                 let mut out = Vec::with_capacity(protocol::HEADER_LEN);

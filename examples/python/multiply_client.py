@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Call Multiply(l, r) on a minirpc server, with nothing but Python's standard library.
+
+This file was written from docs/protocol.md alone. It shows that the page is
+enough to talk to minirpc from another language (the 跨编程语言 row of the
+article's RPC-versus-HTTP table). The comments name the section of
+docs/protocol.md that each step follows ("§3" is section 3 of that page).
+
+Usage:
+    python3 examples/python/multiply_client.py HOST:PORT [L R]
+
+L and R default to 10 and 20, so by default it prints 200. If the server
+answers with an error, it prints the status and message to stderr and exits
+with status 1. Network and protocol problems exit with status 3; bad usage
+exits with status 2.
+
+tests/interop_python.rs runs this script against a real minirpc server.
+"""
+
+import socket
+import struct
+import sys
+import time
+
+# §3: the fixed 18-byte header.
+#   magic "MR" | version u8 | kind u8 | codec u8 | flags u8 | request id u64 | body length u32
+# ">" means big-endian with no padding (§1), so the struct is exactly 18 bytes.
+HEADER = struct.Struct(">2sBBBBQI")
+assert HEADER.size == 18
+
+MAGIC = b"MR"
+VERSION = 1
+KIND_REQUEST, KIND_RESPONSE, KIND_ONEWAY, KIND_PING, KIND_PONG = 1, 2, 3, 4, 5
+CODEC_BINARY = 0  # §10
+MAX_BODY = 4 * 1024 * 1024  # §3: the default limit, 4 MiB
+
+# §6: the status byte uses gRPC's numbering.
+STATUS_NAMES = {
+    0: "OK",
+    1: "CANCELLED",
+    2: "UNKNOWN",
+    3: "INVALID_ARGUMENT",
+    4: "DEADLINE_EXCEEDED",
+    5: "NOT_FOUND",
+    7: "PERMISSION_DENIED",
+    8: "RESOURCE_EXHAUSTED",
+    12: "UNIMPLEMENTED",
+    13: "INTERNAL",
+    14: "UNAVAILABLE",
+    16: "UNAUTHENTICATED",
+}
+
+TIMEOUT_S = 10.0  # how long we wait for the whole call
+REQUEST_ID = 1  # §2: any id but 0 (§8); this connection carries only one call
+
+
+class ProtocolError(Exception):
+    """The server sent something that is not what docs/protocol.md describes."""
+
+
+class RpcError(Exception):
+    """The server answered with a non-zero status (§5, §6)."""
+
+    def __init__(self, status, message):
+        super().__init__(status, message)
+        self.status = status
+        self.message = message
+
+    def __str__(self):
+        name = STATUS_NAMES.get(self.status, "UNKNOWN")  # §6: unknown codes are UNKNOWN
+        return "%s (status %d): %s" % (name, self.status, self.message)
+
+
+# ---- encoding ------------------------------------------------------------------
+
+
+def encode_string(s):
+    """§1: a string is a u32 byte length, then UTF-8."""
+    b = s.encode("utf-8")
+    return struct.pack(">I", len(b)) + b
+
+
+def request_frame(request_id, call_id, timeout_ms, metadata, args):
+    """§4: the request body, then §3: the header in front of it."""
+    body = encode_string(call_id)  # call id
+    body += struct.pack(">I", timeout_ms)  # timeout in ms, 0 = no deadline
+    body += struct.pack(">I", len(metadata))  # metadata count
+    for key, value in metadata:  # key, value, key, value ...
+        body += encode_string(key) + encode_string(value)
+    body += args  # the arguments run to the end of the body
+    header = HEADER.pack(MAGIC, VERSION, KIND_REQUEST, CODEC_BINARY, 0, request_id, len(body))
+    return header + body
+
+
+# ---- reading -----------------------------------------------------------------
+
+
+def recv_exact(sock, n, deadline):
+    """Read exactly n bytes. recv may return fewer than asked (§3, "Reading a frame")."""
+    chunks = []
+    left = n
+    while left > 0:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout("no complete frame from the server in time")
+        sock.settimeout(remaining)
+        chunk = sock.recv(min(left, 65536))
+        if not chunk:
+            raise ProtocolError("the server closed the connection after %d of %d bytes" % (n - left, n))
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(sock, deadline):
+    """§3: read 18 header bytes, check them, then read exactly body-length bytes."""
+    magic, version, kind, codec, flags, request_id, body_len = HEADER.unpack(recv_exact(sock, HEADER.size, deadline))
+    if magic != MAGIC:
+        raise ProtocolError("bad magic %r; a minirpc frame starts with 4d 52 (\"MR\")" % magic)
+    if version != VERSION:
+        raise ProtocolError("protocol version %d; this client speaks version %d" % (version, VERSION))
+    # The limit is checked on the header alone, before reading the body (§3).
+    if body_len > MAX_BODY:
+        raise ProtocolError("the server announced a %d-byte body, over the %d-byte limit" % (body_len, MAX_BODY))
+    body = recv_exact(sock, body_len, deadline)
+    return kind, codec, request_id, body
+
+
+def parse_response(body):
+    """§5: status u8, message (u32 length + UTF-8), then the result to the end."""
+    if len(body) < 5:
+        raise ProtocolError("response body of %d bytes is too short for status and message length" % len(body))
+    status = body[0]
+    (msg_len,) = struct.unpack_from(">I", body, 1)
+    if 5 + msg_len > len(body):
+        raise ProtocolError("response message length %d runs past the end of the body" % msg_len)
+    message = body[5 : 5 + msg_len].decode("utf-8", errors="replace")
+    result = body[5 + msg_len :]
+    return status, message, result
+
+
+# ---- the call ------------------------------------------------------------------
+
+
+def multiply(host, port, l, r):
+    """Call Multiply(l, r) and return the product; raise RpcError if the server refuses."""
+    # §10: the arguments (i32, i32) are a tuple, so two big-endian i32s, nothing between.
+    args = struct.pack(">ii", l, r)
+    # §4: timeout 10000 ms, no metadata, as the default minirpc client sends.
+    frame = request_frame(REQUEST_ID, "Multiply", int(TIMEOUT_S * 1000), [], args)
+
+    deadline = time.monotonic() + TIMEOUT_S
+    # §12 step 1: a socket with a timeout, so that no read waits forever.
+    with socket.create_connection((host, port), timeout=TIMEOUT_S) as sock:
+        sock.sendall(frame)
+        # §12 step 6: read frames until our answer arrives. Every read is
+        # bounded by the deadline, so this loop is too.
+        while True:
+            kind, codec, request_id, body = read_frame(sock, deadline)
+            if kind == KIND_PING:
+                # §7: answer a ping with a pong carrying the same id and an empty body.
+                sock.sendall(HEADER.pack(MAGIC, VERSION, KIND_PONG, CODEC_BINARY, 0, request_id, 0))
+                continue
+            if kind == KIND_PONG:
+                continue  # we sent no ping; ignore it
+            if kind != KIND_RESPONSE:
+                raise ProtocolError("the server sent a frame of kind %d; servers send responses (2)" % kind)
+            status, message, result = parse_response(body)
+            if request_id == 0:
+                # §8: request id 0 is about the connection; the server closes it next.
+                raise RpcError(status, "connection-level error: " + message)
+            if request_id != REQUEST_ID:
+                raise ProtocolError("response for request id %d; we sent only id %d" % (request_id, REQUEST_ID))
+            if status != 0:
+                raise RpcError(status, message)  # §5: no result unless status is 0
+            if codec != CODEC_BINARY:
+                raise ProtocolError("response in codec %d; we asked for %d (binary)" % (codec, CODEC_BINARY))
+            # §10: the result is one i32, four big-endian bytes, nothing after.
+            if len(result) != 4:
+                raise ProtocolError("result of %d bytes; an i32 is 4" % len(result))
+            (product,) = struct.unpack(">i", result)
+            return product
+
+
+def parse_address(text):
+    """'HOST:PORT', or '[v6 address]:PORT'."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError("expected HOST:PORT, got %r" % text)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def main(argv):
+    usage = "usage: python3 %s HOST:PORT [L R]" % argv[0]
+    if len(argv) not in (2, 4):
+        print(usage, file=sys.stderr)
+        return 2
+    try:
+        host, port = parse_address(argv[1])
+        l, r = (int(argv[2]), int(argv[3])) if len(argv) == 4 else (10, 20)
+    except ValueError as e:
+        print("%s\n%s" % (e, usage), file=sys.stderr)
+        return 2
+    for v in (l, r):
+        if not -(2**31) <= v < 2**31:
+            print("%d does not fit in an i32, the type Multiply takes" % v, file=sys.stderr)
+            return 2
+    try:
+        print(multiply(host, port, l, r))
+    except RpcError as e:
+        print("server error: %s" % e, file=sys.stderr)
+        return 1
+    except (OSError, ProtocolError) as e:  # socket.timeout is an OSError
+        print("cannot call %s: %s" % (argv[1], e), file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

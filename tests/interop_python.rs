@@ -1,0 +1,193 @@
+//! A client in another language, written only from `docs/protocol.md`, can
+//! call a minirpc server.
+//!
+//! `examples/python/multiply_client.py` uses nothing but Python's standard
+//! library. These tests start a real server with `Multiply` registered and
+//! run the script against it. If `python3` is not on the PATH, each test
+//! prints that it was skipped and passes: the Rust side of the project must
+//! not depend on Python being installed.
+//!
+//! Every wait is bounded: the script gets 30 seconds, then it is killed and
+//! the test fails.
+
+use minirpc::{RpcError, Server, ServerHandle};
+use std::io::Read;
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/python/multiply_client.py"
+);
+
+/// How long any one run of python3 may take before it is killed.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A server with `Multiply` in its call table, on a free port.
+///
+/// It checks for overflow so that the error case below behaves the same in
+/// debug and release builds (a plain `l * r` panics in one and wraps in the
+/// other).
+fn multiply_server() -> ServerHandle {
+    let mut server = Server::new();
+    server.register("Multiply", |(l, r): (i32, i32)| {
+        l.checked_mul(r)
+            .ok_or_else(|| RpcError::invalid_argument(format!("{l} * {r} does not fit in an i32")))
+    });
+    server.serve("127.0.0.1:0").expect("bind 127.0.0.1:0")
+}
+
+/// What a finished process printed.
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run `cmd` to completion, for at most `limit`. Returns `Ok(None)` if it
+/// had to be killed, and `Err` if it could not be started.
+fn run_bounded(cmd: &mut Command, limit: Duration) -> std::io::Result<Option<Finished>> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Drain both pipes on their own threads, so a chatty child can never
+    // block on a full pipe while we wait for it to exit. Each thread ends
+    // when the child's end of its pipe closes (when the child exits).
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        // Polling, not ordering: nothing else happens while we wait.
+        thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    Ok(status.map(|status| Finished {
+        status,
+        stdout,
+        stderr,
+    }))
+}
+
+/// Whether `python3` can be run at all.
+fn have_python3() -> bool {
+    match run_bounded(Command::new("python3").arg("--version"), LIMIT) {
+        Ok(Some(f)) => f.status.success(),
+        _ => false,
+    }
+}
+
+/// Run the script against `server` with `args` after the address. Returns
+/// `None` (after saying so) when python3 is missing.
+fn run_script(test: &str, server: &ServerHandle, args: &[&str]) -> Option<Finished> {
+    if !have_python3() {
+        println!("{test}: skipped, python3 is not on the PATH");
+        return None;
+    }
+    let addr = server.local_addr().to_string();
+    let mut cmd = Command::new("python3");
+    cmd.arg(SCRIPT).arg(&addr).args(args);
+    let finished = run_bounded(&mut cmd, LIMIT)
+        .unwrap_or_else(|e| panic!("cannot start python3 {SCRIPT}: {e}"))
+        .unwrap_or_else(|| {
+            panic!("python3 {SCRIPT} {addr} {args:?} did not finish within {LIMIT:?}; killed it")
+        });
+    Some(finished)
+}
+
+/// Assert the script succeeded and printed exactly `want`.
+fn assert_prints(f: &Finished, want: &str) {
+    assert!(
+        f.status.success(),
+        "the Python client failed ({}).\nstdout:\n{}\nstderr:\n{}",
+        f.status,
+        f.stdout,
+        f.stderr
+    );
+    assert_eq!(
+        f.stdout.trim_end(),
+        want,
+        "unexpected output; stderr:\n{}",
+        f.stderr
+    );
+}
+
+#[test]
+fn python_client_multiplies_10_by_20_by_default() {
+    let server = multiply_server();
+    let Some(f) = run_script("python_client_multiplies_10_by_20_by_default", &server, &[]) else {
+        return;
+    };
+    assert_prints(&f, "200");
+    assert_eq!(server.stats().calls_ok, 1);
+}
+
+#[test]
+fn python_client_multiplies_the_numbers_it_is_given() {
+    let server = multiply_server();
+    let Some(f) = run_script(
+        "python_client_multiplies_the_numbers_it_is_given",
+        &server,
+        &["6", "7"],
+    ) else {
+        return;
+    };
+    assert_prints(&f, "42");
+}
+
+#[test]
+fn python_client_reports_the_servers_status_and_message() {
+    let server = multiply_server();
+    let Some(f) = run_script(
+        "python_client_reports_the_servers_status_and_message",
+        &server,
+        &["100000", "100000"],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        f.status.code(),
+        Some(1),
+        "expected exit status 1 for a server error.\nstdout:\n{}\nstderr:\n{}",
+        f.stdout,
+        f.stderr
+    );
+    assert_eq!(f.stdout, "", "nothing on stdout when the call fails");
+    assert!(
+        f.stderr
+            .contains("INVALID_ARGUMENT (status 3): 100000 * 100000 does not fit in an i32"),
+        "stderr should carry the server's status and message:\n{}",
+        f.stderr
+    );
+}
