@@ -38,9 +38,10 @@
 //!
 //! A peer can send `ff ff ff ff` as a string length. A careless decoder calls
 //! `Vec::with_capacity(4294967295)` and the process dies before a single byte
-//! of that string exists. [`Reader::len`] checks every length against the
-//! bytes actually left (no element takes less than one byte, so a sequence
-//! cannot have more elements than bytes remain) and against
+//! of that string exists. [`Reader::len`] and [`Reader::seq_len`] check every
+//! length against the
+//! bytes actually left (a `Vec<u64>` claiming `n` elements needs `8n` bytes:
+//! see [`Decode::MIN_BYTES`]) and against
 //! [`Limits::max_len`], *before* anything is allocated. Recursive types (a
 //! `Box` inside a record inside a `Vec` ...) are cut off at
 //! [`Limits::max_depth`] so a hostile message cannot overflow the stack.
@@ -105,6 +106,12 @@ pub trait Encode {
 
 /// Something that can be read back from the binary layout.
 pub trait Decode: Sized {
+    /// The fewest bytes one value of this type can take on the wire (`u64`:
+    /// 8, `String`: 4 for its length, `()`: 0). A sequence that claims `n`
+    /// elements needs at least `n * MIN_BYTES` bytes, so the claim is
+    /// checked against what actually arrived before anything is reserved.
+    const MIN_BYTES: usize = 1;
+
     /// Read one value from `r`, or explain (as `InvalidArgument`) why the
     /// bytes are not one.
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError>;
@@ -157,8 +164,9 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
-    /// A u32 length prefix, checked against the bytes left and
-    /// [`Limits::max_len`] before the caller allocates anything for it.
+    /// A u32 length prefix counting bytes (a string's), checked against the
+    /// bytes left and [`Limits::max_len`] before the caller allocates
+    /// anything for it.
     pub fn len(&mut self, what: &str) -> Result<usize, RpcError> {
         let at = self.pos;
         let n = u32::from_be_bytes(self.array::<4>(what)?) as usize;
@@ -171,6 +179,29 @@ impl<'a> Reader<'a> {
         if n > self.remaining() {
             return Err(RpcError::invalid_argument(format!(
                 "{what} at offset {at} claims {n} elements but only {} bytes remain",
+                self.remaining()
+            )));
+        }
+        Ok(n)
+    }
+
+    /// A u32 element count for a sequence whose elements take at least
+    /// `min_each` bytes: checked against [`Limits::max_len`] and against the
+    /// bytes left (`count * min_each` must fit), before anything is reserved.
+    /// Zero-sized elements (`()`) are bounded by `max_len` alone.
+    pub fn seq_len(&mut self, what: &str, min_each: usize) -> Result<usize, RpcError> {
+        let at = self.pos;
+        let n = u32::from_be_bytes(self.array::<4>(what)?) as usize;
+        if n > self.limits.max_len {
+            return Err(RpcError::invalid_argument(format!(
+                "{what} at offset {at} claims {n} elements, over the limit of {} (see Limits::max_len)",
+                self.limits.max_len
+            )));
+        }
+        let needed = n.saturating_mul(min_each);
+        if needed > self.remaining() {
+            return Err(RpcError::invalid_argument(format!(
+                "{what} at offset {at} claims {n} elements (at least {needed} bytes) but only {} bytes remain",
                 self.remaining()
             )));
         }
@@ -234,6 +265,7 @@ macro_rules! number {
             }
         }
         impl Decode for $t {
+            const MIN_BYTES: usize = std::mem::size_of::<$t>();
             #[inline]
             fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
                 Ok(<$t>::from_be_bytes(r.array(stringify!($t))?))
@@ -249,6 +281,7 @@ impl Encode for usize {
     }
 }
 impl Decode for usize {
+    const MIN_BYTES: usize = 8;
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
         let v = u64::decode(r)?;
         usize::try_from(v)
@@ -261,6 +294,7 @@ impl Encode for isize {
     }
 }
 impl Decode for isize {
+    const MIN_BYTES: usize = 8;
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
         let v = i64::decode(r)?;
         isize::try_from(v)
@@ -291,6 +325,7 @@ impl Encode for char {
     }
 }
 impl Decode for char {
+    const MIN_BYTES: usize = 4;
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
         let v = u32::decode(r)?;
         char::from_u32(v).ok_or_else(|| {
@@ -303,6 +338,7 @@ impl Encode for () {
     fn encode(&self, _out: &mut Vec<u8>) {}
 }
 impl Decode for () {
+    const MIN_BYTES: usize = 0;
     fn decode(_r: &mut Reader<'_>) -> Result<Self, RpcError> {
         Ok(())
     }
@@ -322,6 +358,7 @@ impl Encode for String {
     }
 }
 impl Decode for String {
+    const MIN_BYTES: usize = 4;
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
         let n = r.len("string length")?;
         let at = r.pos;
@@ -355,6 +392,7 @@ impl<T: Encode + ?Sized> Encode for Box<T> {
     }
 }
 impl<T: Decode> Decode for Box<T> {
+    const MIN_BYTES: usize = T::MIN_BYTES;
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
         r.enter("Box")?;
         let v = T::decode(r)?;
@@ -379,10 +417,11 @@ impl<T: Encode> Encode for Vec<T> {
     }
 }
 impl<T: Decode> Decode for Vec<T> {
+    const MIN_BYTES: usize = 4;
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
-        let n = r.len("Vec length")?;
+        let n = r.seq_len("Vec length", T::MIN_BYTES)?;
         r.enter("Vec")?;
-        // Safe to reserve: `len` has checked n against the bytes that exist.
+        // Safe to reserve: `seq_len` has checked n against the bytes that exist.
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
             v.push(T::decode(r)?);
@@ -402,8 +441,9 @@ impl<K: Encode, V: Encode, S> Encode for HashMap<K, V, S> {
     }
 }
 impl<K: Decode + Eq + Hash, V: Decode> Decode for HashMap<K, V> {
+    const MIN_BYTES: usize = 4;
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
-        let n = r.len("map length")?;
+        let n = r.seq_len("map length", K::MIN_BYTES + V::MIN_BYTES)?;
         r.enter("map")?;
         let mut m = HashMap::with_capacity(n);
         for _ in 0..n {
@@ -428,8 +468,9 @@ impl<K: Encode, V: Encode> Encode for BTreeMap<K, V> {
     }
 }
 impl<K: Decode + Ord, V: Decode> Decode for BTreeMap<K, V> {
+    const MIN_BYTES: usize = 4;
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
-        let n = r.len("map length")?;
+        let n = r.seq_len("map length", K::MIN_BYTES + V::MIN_BYTES)?;
         r.enter("map")?;
         let mut m = BTreeMap::new();
         for _ in 0..n {
@@ -519,6 +560,7 @@ macro_rules! tuple {
             }
         }
         impl<$($name: Decode),+> Decode for ($($name,)+) {
+            const MIN_BYTES: usize = 0 $(+ $name::MIN_BYTES)+;
             #[inline]
             fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
                 Ok(($($name::decode(r)?,)+))
@@ -593,6 +635,7 @@ macro_rules! record {
             }
         }
         impl $crate::codec::Decode for $name {
+            const MIN_BYTES: usize = 0 $(+ <$fty as $crate::codec::Decode>::MIN_BYTES)*;
             fn decode(r: &mut $crate::codec::Reader<'_>) -> ::std::result::Result<Self, $crate::RpcError> {
                 r.enter(stringify!($name))?;
                 let v = $name { $( $field: $crate::codec::Decode::decode(r)? ),* };
@@ -627,6 +670,7 @@ macro_rules! record {
             }
         }
         impl $crate::codec::Decode for $name {
+            const MIN_BYTES: usize = 4;
             #[allow(unused_assignments)]
             fn decode(r: &mut $crate::codec::Reader<'_>) -> ::std::result::Result<Self, $crate::RpcError> {
                 let wanted = <u32 as $crate::codec::Decode>::decode(r)?;
