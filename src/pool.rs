@@ -153,6 +153,12 @@ impl ThreadPool {
         let mut st = self.shared.lock();
         st.shutting_down = true;
         self.shared.work.notify_all();
+        if self.is_worker_thread() {
+            // Called from one of our own jobs (e.g. the job held the last
+            // reference to the pool's owner): waiting for every worker to
+            // exit would wait for ourselves. The others exit on their own.
+            return false;
+        }
         while st.live_workers > 0 {
             let now = Instant::now();
             if now >= deadline {
@@ -171,6 +177,17 @@ impl ThreadPool {
             let _ = h.join();
         }
         true
+    }
+}
+
+impl ThreadPool {
+    fn is_worker_thread(&self) -> bool {
+        let me = std::thread::current().id();
+        self.handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|h| h.thread().id() == me)
     }
 }
 

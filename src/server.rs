@@ -473,23 +473,31 @@ impl ServerHandle {
         let _ = acceptor.join();
 
         // Stop reading: each reader sees end-of-stream and exits, while the
-        // write half stays open for the responses still to come.
-        let readers: Vec<JoinHandle<()>> = {
+        // write half stays open for the responses still to come. Keep the
+        // sockets: readers deregister themselves as they exit, and we still
+        // need to close the connections whose calls outlive the grace period.
+        let (sockets, readers): (Vec<TcpStream>, Vec<JoinHandle<()>>) = {
             let mut conns = lock(&inner.connections);
-            conns
-                .values_mut()
-                .filter_map(|(stream, reader)| {
-                    let _ = stream.shutdown(Shutdown::Read);
-                    reader.take()
-                })
-                .collect()
+            let mut sockets = Vec::new();
+            let mut readers = Vec::new();
+            for (stream, reader) in conns.values_mut() {
+                let _ = stream.shutdown(Shutdown::Read);
+                if let Ok(s) = stream.try_clone() {
+                    sockets.push(s);
+                }
+                readers.extend(reader.take());
+            }
+            (sockets, readers)
         };
         for r in readers {
             let _ = r.join();
         }
         inner.pool.shutdown(inner.config.shutdown_grace);
-        for (_, (stream, _)) in lock(&inner.connections).drain() {
-            let _ = stream.shutdown(Shutdown::Both);
+        // Calls still running after the grace period will never be answered:
+        // close their connections so their callers hear it now (Unavailable)
+        // instead of waiting out their timeouts.
+        for s in sockets {
+            let _ = s.shutdown(Shutdown::Both);
         }
     }
 }
