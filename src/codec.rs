@@ -53,7 +53,10 @@
 //! format 0, binary; a text format (JSON) gets its own id.
 
 use crate::error::RpcError;
+use crate::json::{self, Json};
+use crate::whitelist::Whitelist;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::hash::Hash;
 
 /// Which wire format a frame's arguments and result are in. Sent as one byte
@@ -64,6 +67,8 @@ pub enum CodecId {
     /// The compact binary layout of this module.
     #[default]
     Binary = 0,
+    /// JSON text (RFC 8259), see [`crate::json`].
+    Json = 1,
 }
 
 impl CodecId {
@@ -71,6 +76,7 @@ impl CodecId {
     pub fn from_byte(b: u8) -> Option<CodecId> {
         match b {
             0 => Some(CodecId::Binary),
+            1 => Some(CodecId::Json),
             _ => None,
         }
     }
@@ -98,13 +104,24 @@ impl Default for Limits {
     }
 }
 
-/// Something that can be written in the binary layout.
+/// Something that can be written in both wire formats.
+///
+/// One impl describes the type once, with a method per format: that is how
+/// "one description, two formats" is kept honest. The [`record!`] macro
+/// writes both methods for your structs and enums.
 pub trait Encode {
-    /// Append this value's bytes to `out`.
+    /// Whether [`encode_json`](Encode::encode_json) writes a JSON string, so
+    /// the value can be a JSON object key (maps keyed by it become objects).
+    const JSON_STRING: bool = false;
+
+    /// Append this value's bytes to `out` (binary codec).
     fn encode(&self, out: &mut Vec<u8>);
+
+    /// Append this value as JSON text to `out` (JSON codec).
+    fn encode_json(&self, out: &mut String);
 }
 
-/// Something that can be read back from the binary layout.
+/// Something that can be read back from both wire formats.
 pub trait Decode: Sized {
     /// The fewest bytes one value of this type can take on the wire (`u64`:
     /// 8, `String`: 4 for its length, `()`: 0). A sequence that claims `n`
@@ -112,9 +129,116 @@ pub trait Decode: Sized {
     /// checked against what actually arrived before anything is reserved.
     const MIN_BYTES: usize = 1;
 
+    /// Whether the JSON form is a string (see [`Encode::JSON_STRING`]).
+    const JSON_STRING: bool = false;
+
     /// Read one value from `r`, or explain (as `InvalidArgument`) why the
-    /// bytes are not one.
+    /// bytes are not one (binary codec).
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError>;
+
+    /// Read one value from a parsed JSON tree (JSON codec). Records check
+    /// their `"@type"` against `cx`'s whitelist.
+    fn decode_json(v: &Json, cx: &JsonCx<'_>) -> Result<Self, RpcError>;
+
+    /// Add the names of the record types this type contains (itself
+    /// included, if it is one) to `out`: layer 1 of the deserialization
+    /// whitelist. Built-in types contain none.
+    fn declared_types(_out: &mut Vec<&'static str>) {}
+}
+
+/// What JSON decoding needs besides the text: the whitelist that records'
+/// `"@type"` names are checked against.
+#[derive(Clone, Copy, Debug)]
+pub struct JsonCx<'a> {
+    whitelist: Option<&'a Whitelist>,
+}
+
+impl<'a> JsonCx<'a> {
+    /// Check record names against `whitelist` (what a server does).
+    pub fn checked(whitelist: &'a Whitelist) -> JsonCx<'a> {
+        JsonCx {
+            whitelist: Some(whitelist),
+        }
+    }
+
+    /// Accept any record name that matches the expected type (what a
+    /// client decoding its own declared result type does).
+    pub fn unchecked() -> JsonCx<'static> {
+        JsonCx { whitelist: None }
+    }
+
+    /// The start of every record's `decode_json`: `v` must be an object; its
+    /// `"@type"` (if present) must be on the whitelist and must name
+    /// `expected`; and `expected` itself must be allowed.
+    pub fn check_record(&self, expected: &'static str, v: &Json) -> Result<(), RpcError> {
+        if !matches!(v, Json::Object(_)) {
+            return Err(mismatch(expected, v));
+        }
+        let named = match v.get("@type") {
+            None => expected,
+            Some(Json::String(s)) => s.as_str(),
+            Some(other) => {
+                return Err(RpcError::invalid_argument(format!(
+                    "\"@type\" must be a string, found {}",
+                    other.kind()
+                )))
+            }
+        };
+        for name in [named, expected] {
+            if let Some(w) = self.whitelist {
+                if !w.allows(name) {
+                    return Err(RpcError::invalid_argument(format!(
+                        "type \"{name}\" is not in the deserialization whitelist (declare it in a registered method's signature, or allow it with ServerBuilder::allow_type(\"{name}\"))"
+                    )));
+                }
+            }
+        }
+        if named != expected {
+            return Err(RpcError::invalid_argument(format!(
+                "expected a {expected} here, but the JSON says \"@type\": \"{named}\""
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// "expected X, found Y" for JSON decoding.
+pub fn mismatch(expected: &str, found: &Json) -> RpcError {
+    RpcError::invalid_argument(format!(
+        "expected {expected}, found {} in JSON",
+        found.kind()
+    ))
+}
+
+/// Read field `name` of a JSON record. A missing field is read as `null`,
+/// so a missing `Option` field is `None` and any other missing field is an
+/// error naming it.
+pub fn json_field<T: Decode>(
+    v: &Json,
+    owner: &str,
+    name: &str,
+    cx: &JsonCx<'_>,
+) -> Result<T, RpcError> {
+    match v.get(name) {
+        Some(f) => T::decode_json(f, cx)
+            .map_err(|e| RpcError::invalid_argument(format!("{owner}.{name}: {}", e.message))),
+        None => T::decode_json(&Json::Null, cx).map_err(|_| {
+            RpcError::invalid_argument(format!("{owner} is missing its field \"{name}\""))
+        }),
+    }
+}
+
+/// Begin a JSON record: `{"@type":"Name"`. Used by [`record!`].
+pub fn json_record_start(out: &mut String, name: &str) {
+    out.push_str("{\"@type\":");
+    json::write_string(out, name);
+}
+
+/// Write `,"name":` inside a JSON record. Used by [`record!`].
+pub fn json_field_name(out: &mut String, name: &str) {
+    out.push(',');
+    json::write_string(out, name);
+    out.push(':');
 }
 
 /// A cursor over received bytes that enforces [`Limits`].
@@ -254,14 +378,65 @@ pub fn from_bytes<T: Decode>(bytes: &[u8], limits: Limits) -> Result<T, RpcError
     Ok(v)
 }
 
-// ---- numbers -------------------------------------------------------------
+/// Encode `value` as JSON text.
+pub fn to_json<T: Encode + ?Sized>(value: &T) -> String {
+    let mut out = String::new();
+    value.encode_json(&mut out);
+    out
+}
 
-macro_rules! number {
+/// Decode one `T` from JSON text (RFC 8259; nothing may follow the value).
+pub fn from_json<T: Decode>(bytes: &[u8], limits: Limits, cx: &JsonCx<'_>) -> Result<T, RpcError> {
+    if bytes.len() > limits.max_len {
+        return Err(RpcError::invalid_argument(format!(
+            "JSON text of {} bytes is over the limit of {} (see Limits::max_len)",
+            bytes.len(),
+            limits.max_len
+        )));
+    }
+    let tree = json::parse(bytes, limits.max_depth)?;
+    T::decode_json(&tree, cx)
+}
+
+/// Encode `value` in the given codec, appending to `out`.
+pub fn encode_as<T: Encode + ?Sized>(codec: CodecId, value: &T, out: &mut Vec<u8>) {
+    match codec {
+        CodecId::Binary => value.encode(out),
+        CodecId::Json => {
+            let mut s = String::new();
+            value.encode_json(&mut s);
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
+}
+
+/// Decode exactly one `T` from `bytes` in the given codec.
+pub fn decode_as<T: Decode>(
+    codec: CodecId,
+    bytes: &[u8],
+    limits: Limits,
+    cx: &JsonCx<'_>,
+) -> Result<T, RpcError> {
+    match codec {
+        CodecId::Binary => from_bytes(bytes, limits),
+        CodecId::Json => from_json(bytes, limits, cx),
+    }
+}
+
+// ---- numbers -------------------------------------------------------------
+//
+// Binary: fixed width, big-endian. JSON: a number, written and read as exact
+// decimal text (integers never pass through a float, so u64::MAX survives).
+
+macro_rules! integer {
     ($($t:ty),*) => {$(
         impl Encode for $t {
             #[inline]
             fn encode(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_be_bytes());
+            }
+            fn encode_json(&self, out: &mut String) {
+                let _ = write!(out, "{self}");
             }
         }
         impl Decode for $t {
@@ -270,14 +445,72 @@ macro_rules! number {
             fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
                 Ok(<$t>::from_be_bytes(r.array(stringify!($t))?))
             }
+            fn decode_json(v: &Json, _cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+                match v {
+                    Json::Number(text) => text.parse::<$t>().map_err(|_| {
+                        RpcError::invalid_argument(format!(
+                            "{text} is not a valid {} (an integer in range, no fraction or exponent)",
+                            stringify!($t)
+                        ))
+                    }),
+                    other => Err(mismatch(stringify!($t), other)),
+                }
+            }
         }
     )*};
 }
-number!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128, f32, f64);
+integer!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128);
+
+// JSON has no NaN or infinities; minirpc writes them as the strings "NaN",
+// "Infinity" and "-Infinity" (as JavaScript's JSON5 and many libraries do)
+// and reads them back.
+macro_rules! float {
+    ($($t:ty),*) => {$(
+        impl Encode for $t {
+            #[inline]
+            fn encode(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_be_bytes());
+            }
+            fn encode_json(&self, out: &mut String) {
+                if self.is_nan() {
+                    out.push_str("\"NaN\"");
+                } else if self.is_infinite() {
+                    out.push_str(if *self > 0.0 { "\"Infinity\"" } else { "\"-Infinity\"" });
+                } else {
+                    // `{:?}` is the shortest text that reads back to the same
+                    // bits, and is valid JSON ("1.0", "1e300", "-0.0").
+                    let _ = write!(out, "{self:?}");
+                }
+            }
+        }
+        impl Decode for $t {
+            const MIN_BYTES: usize = std::mem::size_of::<$t>();
+            #[inline]
+            fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
+                Ok(<$t>::from_be_bytes(r.array(stringify!($t))?))
+            }
+            fn decode_json(v: &Json, _cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+                match v {
+                    Json::Number(text) => text.parse::<$t>().map_err(|_| {
+                        RpcError::invalid_argument(format!("{text} is not a valid {}", stringify!($t)))
+                    }),
+                    Json::String(s) if s == "NaN" => Ok(<$t>::NAN),
+                    Json::String(s) if s == "Infinity" => Ok(<$t>::INFINITY),
+                    Json::String(s) if s == "-Infinity" => Ok(<$t>::NEG_INFINITY),
+                    other => Err(mismatch(stringify!($t), other)),
+                }
+            }
+        }
+    )*};
+}
+float!(f32, f64);
 
 impl Encode for usize {
     fn encode(&self, out: &mut Vec<u8>) {
         (*self as u64).encode(out)
+    }
+    fn encode_json(&self, out: &mut String) {
+        (*self as u64).encode_json(out)
     }
 }
 impl Decode for usize {
@@ -287,10 +520,18 @@ impl Decode for usize {
         usize::try_from(v)
             .map_err(|_| RpcError::invalid_argument(format!("usize {v} does not fit here")))
     }
+    fn decode_json(v: &Json, cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+        let v = u64::decode_json(v, cx)?;
+        usize::try_from(v)
+            .map_err(|_| RpcError::invalid_argument(format!("usize {v} does not fit here")))
+    }
 }
 impl Encode for isize {
     fn encode(&self, out: &mut Vec<u8>) {
         (*self as i64).encode(out)
+    }
+    fn encode_json(&self, out: &mut String) {
+        (*self as i64).encode_json(out)
     }
 }
 impl Decode for isize {
@@ -300,11 +541,19 @@ impl Decode for isize {
         isize::try_from(v)
             .map_err(|_| RpcError::invalid_argument(format!("isize {v} does not fit here")))
     }
+    fn decode_json(v: &Json, cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+        let v = i64::decode_json(v, cx)?;
+        isize::try_from(v)
+            .map_err(|_| RpcError::invalid_argument(format!("isize {v} does not fit here")))
+    }
 }
 
 impl Encode for bool {
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(*self as u8)
+    }
+    fn encode_json(&self, out: &mut String) {
+        out.push_str(if *self { "true" } else { "false" })
     }
 }
 impl Decode for bool {
@@ -317,48 +566,91 @@ impl Decode for bool {
             ))),
         }
     }
+    fn decode_json(v: &Json, _cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+        match v {
+            Json::Bool(b) => Ok(*b),
+            other => Err(mismatch("a boolean", other)),
+        }
+    }
 }
 
 impl Encode for char {
+    const JSON_STRING: bool = true;
     fn encode(&self, out: &mut Vec<u8>) {
         (*self as u32).encode(out)
+    }
+    fn encode_json(&self, out: &mut String) {
+        json::write_string(out, self.encode_utf8(&mut [0; 4]))
     }
 }
 impl Decode for char {
     const MIN_BYTES: usize = 4;
+    const JSON_STRING: bool = true;
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
         let v = u32::decode(r)?;
         char::from_u32(v).ok_or_else(|| {
             RpcError::invalid_argument(format!("{v:#x} is not a Unicode scalar value"))
         })
     }
+    fn decode_json(v: &Json, _cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+        match v {
+            Json::String(s) => {
+                let mut chars = s.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) => Ok(c),
+                    _ => Err(RpcError::invalid_argument(format!(
+                        "expected a string of exactly one character, found \"{s}\""
+                    ))),
+                }
+            }
+            other => Err(mismatch("a one-character string", other)),
+        }
+    }
 }
 
 impl Encode for () {
     fn encode(&self, _out: &mut Vec<u8>) {}
+    fn encode_json(&self, out: &mut String) {
+        out.push_str("null")
+    }
 }
 impl Decode for () {
     const MIN_BYTES: usize = 0;
     fn decode(_r: &mut Reader<'_>) -> Result<Self, RpcError> {
         Ok(())
     }
+    fn decode_json(v: &Json, _cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+        match v {
+            Json::Null => Ok(()),
+            other => Err(mismatch("null (for ())", other)),
+        }
+    }
 }
 
 // ---- strings -------------------------------------------------------------
 
 impl Encode for str {
+    const JSON_STRING: bool = true;
     fn encode(&self, out: &mut Vec<u8>) {
         encode_len(self.len(), out);
         out.extend_from_slice(self.as_bytes());
     }
+    fn encode_json(&self, out: &mut String) {
+        json::write_string(out, self)
+    }
 }
 impl Encode for String {
+    const JSON_STRING: bool = true;
     fn encode(&self, out: &mut Vec<u8>) {
         self.as_str().encode(out)
+    }
+    fn encode_json(&self, out: &mut String) {
+        json::write_string(out, self)
     }
 }
 impl Decode for String {
     const MIN_BYTES: usize = 4;
+    const JSON_STRING: bool = true;
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
         let n = r.len("string length")?;
         let at = r.pos;
@@ -368,6 +660,12 @@ impl Decode for String {
             Err(e) => Err(RpcError::invalid_argument(format!(
                 "string at offset {at} is not valid UTF-8: {e}"
             ))),
+        }
+    }
+    fn decode_json(v: &Json, _cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+        match v {
+            Json::String(s) => Ok(s.clone()),
+            other => Err(mismatch("a string", other)),
         }
     }
 }
@@ -382,26 +680,52 @@ fn encode_len(n: usize, out: &mut Vec<u8>) {
 // ---- references and boxes ------------------------------------------------
 
 impl<T: Encode + ?Sized> Encode for &T {
+    const JSON_STRING: bool = T::JSON_STRING;
     fn encode(&self, out: &mut Vec<u8>) {
         (**self).encode(out)
     }
+    fn encode_json(&self, out: &mut String) {
+        (**self).encode_json(out)
+    }
 }
 impl<T: Encode + ?Sized> Encode for Box<T> {
+    const JSON_STRING: bool = T::JSON_STRING;
     fn encode(&self, out: &mut Vec<u8>) {
         (**self).encode(out)
+    }
+    fn encode_json(&self, out: &mut String) {
+        (**self).encode_json(out)
     }
 }
 impl<T: Decode> Decode for Box<T> {
     const MIN_BYTES: usize = T::MIN_BYTES;
+    const JSON_STRING: bool = T::JSON_STRING;
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
         r.enter("Box")?;
         let v = T::decode(r)?;
         r.leave();
         Ok(Box::new(v))
     }
+    fn decode_json(v: &Json, cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+        T::decode_json(v, cx).map(Box::new)
+    }
+    fn declared_types(out: &mut Vec<&'static str>) {
+        T::declared_types(out)
+    }
 }
 
 // ---- sequences and maps --------------------------------------------------
+
+fn json_array<'a, T: Encode + 'a>(items: impl Iterator<Item = &'a T>, out: &mut String) {
+    out.push('[');
+    for (i, x) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        x.encode_json(out);
+    }
+    out.push(']');
+}
 
 impl<T: Encode> Encode for [T] {
     fn encode(&self, out: &mut Vec<u8>) {
@@ -410,10 +734,16 @@ impl<T: Encode> Encode for [T] {
             x.encode(out);
         }
     }
+    fn encode_json(&self, out: &mut String) {
+        json_array(self.iter(), out)
+    }
 }
 impl<T: Encode> Encode for Vec<T> {
     fn encode(&self, out: &mut Vec<u8>) {
         self.as_slice().encode(out)
+    }
+    fn encode_json(&self, out: &mut String) {
+        json_array(self.iter(), out)
     }
 }
 impl<T: Decode> Decode for Vec<T> {
@@ -429,6 +759,85 @@ impl<T: Decode> Decode for Vec<T> {
         r.leave();
         Ok(v)
     }
+    fn decode_json(v: &Json, cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+        match v {
+            Json::Array(items) => items.iter().map(|x| T::decode_json(x, cx)).collect(),
+            other => Err(mismatch("an array", other)),
+        }
+    }
+    fn declared_types(out: &mut Vec<&'static str>) {
+        T::declared_types(out)
+    }
+}
+
+/// A map as JSON: an object if its keys are strings, otherwise an array of
+/// `[key, value]` pairs (JSON object keys can only be strings).
+fn json_map<'a, K: Encode + 'a, V: Encode + 'a>(
+    entries: impl Iterator<Item = (&'a K, &'a V)>,
+    out: &mut String,
+) {
+    let as_object = K::JSON_STRING;
+    out.push(if as_object { '{' } else { '[' });
+    for (i, (k, v)) in entries.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if as_object {
+            k.encode_json(out);
+            out.push(':');
+            v.encode_json(out);
+        } else {
+            out.push('[');
+            k.encode_json(out);
+            out.push(',');
+            v.encode_json(out);
+            out.push(']');
+        }
+    }
+    out.push(if as_object { '}' } else { ']' });
+}
+
+/// Read a JSON map (see [`json_map`]) entry by entry into `insert`, which
+/// returns false on a duplicate key.
+fn json_map_entries<K: Decode, V: Decode>(
+    v: &Json,
+    cx: &JsonCx<'_>,
+    mut insert: impl FnMut(K, V) -> bool,
+) -> Result<(), RpcError> {
+    let dup = || RpcError::invalid_argument("map has a duplicate key");
+    match v {
+        Json::Object(members) if <K as Decode>::JSON_STRING => {
+            for (k, val) in members {
+                let key = K::decode_json(&Json::String(k.clone()), cx)?;
+                if !insert(key, V::decode_json(val, cx)?) {
+                    return Err(dup());
+                }
+            }
+            Ok(())
+        }
+        Json::Array(pairs) if !<K as Decode>::JSON_STRING => {
+            for pair in pairs {
+                match pair {
+                    Json::Array(kv) if kv.len() == 2 => {
+                        let key = K::decode_json(&kv[0], cx)?;
+                        if !insert(key, V::decode_json(&kv[1], cx)?) {
+                            return Err(dup());
+                        }
+                    }
+                    other => return Err(mismatch("a [key, value] pair", other)),
+                }
+            }
+            Ok(())
+        }
+        other => Err(mismatch(
+            if <K as Decode>::JSON_STRING {
+                "an object (a map with string keys)"
+            } else {
+                "an array of [key, value] pairs"
+            },
+            other,
+        )),
+    }
 }
 
 impl<K: Encode, V: Encode, S> Encode for HashMap<K, V, S> {
@@ -438,6 +847,9 @@ impl<K: Encode, V: Encode, S> Encode for HashMap<K, V, S> {
             k.encode(out);
             v.encode(out);
         }
+    }
+    fn encode_json(&self, out: &mut String) {
+        json_map(self.iter(), out)
     }
 }
 impl<K: Decode + Eq + Hash, V: Decode> Decode for HashMap<K, V> {
@@ -456,6 +868,15 @@ impl<K: Decode + Eq + Hash, V: Decode> Decode for HashMap<K, V> {
         r.leave();
         Ok(m)
     }
+    fn decode_json(v: &Json, cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+        let mut m = HashMap::new();
+        json_map_entries(v, cx, |k, v| m.insert(k, v).is_none())?;
+        Ok(m)
+    }
+    fn declared_types(out: &mut Vec<&'static str>) {
+        K::declared_types(out);
+        V::declared_types(out);
+    }
 }
 
 impl<K: Encode, V: Encode> Encode for BTreeMap<K, V> {
@@ -465,6 +886,9 @@ impl<K: Encode, V: Encode> Encode for BTreeMap<K, V> {
             k.encode(out);
             v.encode(out);
         }
+    }
+    fn encode_json(&self, out: &mut String) {
+        json_map(self.iter(), out)
     }
 }
 impl<K: Decode + Ord, V: Decode> Decode for BTreeMap<K, V> {
@@ -483,9 +907,22 @@ impl<K: Decode + Ord, V: Decode> Decode for BTreeMap<K, V> {
         r.leave();
         Ok(m)
     }
+    fn decode_json(v: &Json, cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+        let mut m = BTreeMap::new();
+        json_map_entries(v, cx, |k, v| m.insert(k, v).is_none())?;
+        Ok(m)
+    }
+    fn declared_types(out: &mut Vec<&'static str>) {
+        K::declared_types(out);
+        V::declared_types(out);
+    }
 }
 
 // ---- Option and Result ---------------------------------------------------
+//
+// JSON: `None` is `null` and `Some(v)` is just `v`, as every JSON library
+// does; so `Some(None)` cannot be told from `None` in JSON (it can in
+// binary). `Result` is `{"Ok": v}` or `{"Err": e}`.
 
 impl<T: Encode> Encode for Option<T> {
     fn encode(&self, out: &mut Vec<u8>) {
@@ -495,6 +932,12 @@ impl<T: Encode> Encode for Option<T> {
                 out.push(1);
                 v.encode(out)
             }
+        }
+    }
+    fn encode_json(&self, out: &mut String) {
+        match self {
+            None => out.push_str("null"),
+            Some(v) => v.encode_json(out),
         }
     }
 }
@@ -513,6 +956,15 @@ impl<T: Decode> Decode for Option<T> {
             ))),
         }
     }
+    fn decode_json(v: &Json, cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+        match v {
+            Json::Null => Ok(None),
+            other => T::decode_json(other, cx).map(Some),
+        }
+    }
+    fn declared_types(out: &mut Vec<&'static str>) {
+        T::declared_types(out)
+    }
 }
 
 impl<T: Encode, E: Encode> Encode for Result<T, E> {
@@ -527,6 +979,19 @@ impl<T: Encode, E: Encode> Encode for Result<T, E> {
                 e.encode(out)
             }
         }
+    }
+    fn encode_json(&self, out: &mut String) {
+        match self {
+            Ok(v) => {
+                out.push_str("{\"Ok\":");
+                v.encode_json(out);
+            }
+            Err(e) => {
+                out.push_str("{\"Err\":");
+                e.encode_json(out);
+            }
+        }
+        out.push('}');
     }
 }
 impl<T: Decode, E: Decode> Decode for Result<T, E> {
@@ -545,18 +1010,51 @@ impl<T: Decode, E: Decode> Decode for Result<T, E> {
         r.leave();
         Ok(v)
     }
+    fn decode_json(v: &Json, cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+        match v {
+            Json::Object(m) if m.len() == 1 && m[0].0 == "Ok" => {
+                Ok(Ok(T::decode_json(&m[0].1, cx)?))
+            }
+            Json::Object(m) if m.len() == 1 && m[0].0 == "Err" => {
+                Ok(Err(E::decode_json(&m[0].1, cx)?))
+            }
+            other => Err(mismatch("{\"Ok\": ...} or {\"Err\": ...}", other)),
+        }
+    }
+    fn declared_types(out: &mut Vec<&'static str>) {
+        T::declared_types(out);
+        E::declared_types(out);
+    }
 }
 
 // ---- tuples --------------------------------------------------------------
+//
+// JSON: an array with exactly one element per field, so Multiply(10, 20)'s
+// arguments are `[10,20]`.
 
 macro_rules! tuple {
-    ($($name:ident),+) => {
+    ($n:expr; $($name:ident),+) => {
         impl<$($name: Encode),+> Encode for ($($name,)+) {
             #[allow(non_snake_case)]
             #[inline]
             fn encode(&self, out: &mut Vec<u8>) {
                 let ($($name,)+) = self;
                 $($name.encode(out);)+
+            }
+            #[allow(non_snake_case)]
+            fn encode_json(&self, out: &mut String) {
+                let ($($name,)+) = self;
+                out.push('[');
+                let mut first = true;
+                $(
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    $name.encode_json(out);
+                )+
+                let _ = first;
+                out.push(']');
             }
         }
         impl<$($name: Decode),+> Decode for ($($name,)+) {
@@ -565,15 +1063,76 @@ macro_rules! tuple {
             fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
                 Ok(($($name::decode(r)?,)+))
             }
+            fn decode_json(v: &Json, cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+                match v {
+                    Json::Array(items) if items.len() == $n => {
+                        let mut it = items.iter();
+                        Ok(($(
+                            match it.next() {
+                                Some(x) => $name::decode_json(x, cx)?,
+                                None => return Err(mismatch(concat!("an array of ", $n), v)),
+                            },
+                        )+))
+                    }
+                    other => Err(mismatch(concat!("an array of ", $n, " elements"), other)),
+                }
+            }
+            fn declared_types(out: &mut Vec<&'static str>) {
+                $($name::declared_types(out);)+
+            }
         }
     };
 }
-tuple!(A);
-tuple!(A, B);
-tuple!(A, B, C);
-tuple!(A, B, C, D);
-tuple!(A, B, C, D, E);
-tuple!(A, B, C, D, E, F);
+tuple!(1; A);
+tuple!(2; A, B);
+tuple!(3; A, B, C);
+tuple!(4; A, B, C, D);
+tuple!(5; A, B, C, D, E);
+tuple!(6; A, B, C, D, E, F);
+
+// ---- a built-in named type -------------------------------------------------
+//
+// `Duration` is on the whitelist's built-in layer: it has a name in JSON
+// (`{"@type":"Duration","secs":1,"nanos":500}`), and a method may take one
+// without declaring it.
+
+impl Encode for std::time::Duration {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.as_secs().encode(out);
+        self.subsec_nanos().encode(out);
+    }
+    fn encode_json(&self, out: &mut String) {
+        json_record_start(out, "Duration");
+        json_field_name(out, "secs");
+        self.as_secs().encode_json(out);
+        json_field_name(out, "nanos");
+        self.subsec_nanos().encode_json(out);
+        out.push('}');
+    }
+}
+impl Decode for std::time::Duration {
+    const MIN_BYTES: usize = 12;
+    fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
+        let secs = u64::decode(r)?;
+        let nanos = u32::decode(r)?;
+        duration(secs, nanos)
+    }
+    fn decode_json(v: &Json, cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+        cx.check_record("Duration", v)?;
+        let secs = json_field(v, "Duration", "secs", cx)?;
+        let nanos = json_field(v, "Duration", "nanos", cx)?;
+        duration(secs, nanos)
+    }
+}
+
+fn duration(secs: u64, nanos: u32) -> Result<std::time::Duration, RpcError> {
+    if nanos >= 1_000_000_000 {
+        return Err(RpcError::invalid_argument(format!(
+            "Duration nanos must be below 1000000000, got {nanos}"
+        )));
+    }
+    Ok(std::time::Duration::new(secs, nanos))
+}
 
 // ---- user types ------------------------------------------------------------
 
@@ -598,7 +1157,10 @@ tuple!(A, B, C, D, E, F);
 /// assert_eq!(back.qty, 2);
 /// ```
 ///
-/// There is no magic: for the struct above the macro writes exactly
+/// There is no magic: for the struct above the macro writes exactly this
+/// (plus `encode_json`/`decode_json`, which write and read
+/// `{"@type":"Item","sku":"A-1","qty":2}` the same way, field by field, and
+/// `declared_types`, which reports `"Item"` for the whitelist):
 ///
 /// ```ignore
 /// impl Encode for Item {
@@ -633,6 +1195,14 @@ macro_rules! record {
                 let _ = &out;
                 $( $crate::codec::Encode::encode(&self.$field, out); )*
             }
+            fn encode_json(&self, out: &mut ::std::string::String) {
+                $crate::codec::json_record_start(out, stringify!($name));
+                $(
+                    $crate::codec::json_field_name(out, stringify!($field));
+                    $crate::codec::Encode::encode_json(&self.$field, out);
+                )*
+                out.push('}');
+            }
         }
         impl $crate::codec::Decode for $name {
             const MIN_BYTES: usize = 0 $(+ <$fty as $crate::codec::Decode>::MIN_BYTES)*;
@@ -641,6 +1211,24 @@ macro_rules! record {
                 let v = $name { $( $field: $crate::codec::Decode::decode(r)? ),* };
                 r.leave();
                 Ok(v)
+            }
+            fn decode_json(
+                v: &$crate::json::Json,
+                cx: &$crate::codec::JsonCx<'_>,
+            ) -> ::std::result::Result<Self, $crate::RpcError> {
+                // The whitelist check comes first, before any field is read.
+                cx.check_record(stringify!($name), v)?;
+                Ok($name {
+                    $( $field: $crate::codec::json_field(v, stringify!($name), stringify!($field), cx)? ),*
+                })
+            }
+            fn declared_types(out: &mut ::std::vec::Vec<&'static str>) {
+                // The guard stops recursive types (a Tree of Trees).
+                if out.contains(&stringify!($name)) {
+                    return;
+                }
+                out.push(stringify!($name));
+                $( <$fty as $crate::codec::Decode>::declared_types(out); )*
             }
         }
     };
@@ -668,6 +1256,23 @@ macro_rules! record {
                     index += 1;
                 )*
             }
+            #[allow(unused_variables)]
+            fn encode_json(&self, out: &mut ::std::string::String) {
+                // {"@type":"Shape","@variant":"Circle","radius":1.5}
+                $(
+                    if let $name::$variant $( { $( $field ),* } )? = self {
+                        $crate::codec::json_record_start(out, stringify!($name));
+                        $crate::codec::json_field_name(out, "@variant");
+                        $crate::json::write_string(out, stringify!($variant));
+                        $( $(
+                            $crate::codec::json_field_name(out, stringify!($field));
+                            $crate::codec::Encode::encode_json($field, out);
+                        )* )?
+                        out.push('}');
+                        return;
+                    }
+                )*
+            }
         }
         impl $crate::codec::Decode for $name {
             const MIN_BYTES: usize = 4;
@@ -687,6 +1292,36 @@ macro_rules! record {
                 Err($crate::RpcError::invalid_argument(format!(
                     "{} has no variant number {} (it has {})", stringify!($name), wanted, index
                 )))
+            }
+            #[allow(unused_variables)]
+            fn decode_json(
+                v: &$crate::json::Json,
+                cx: &$crate::codec::JsonCx<'_>,
+            ) -> ::std::result::Result<Self, $crate::RpcError> {
+                cx.check_record(stringify!($name), v)?;
+                let variant = match v.get("@variant") {
+                    Some($crate::json::Json::String(s)) => s.as_str(),
+                    _ => return Err($crate::RpcError::invalid_argument(format!(
+                        "{} needs an \"@variant\" string naming one of its variants", stringify!($name)
+                    ))),
+                };
+                $(
+                    if variant == stringify!($variant) {
+                        return Ok($name::$variant $( { $(
+                            $field: $crate::codec::json_field(v, stringify!($name), stringify!($field), cx)?
+                        ),* } )?);
+                    }
+                )*
+                Err($crate::RpcError::invalid_argument(format!(
+                    "{} has no variant \"{}\"", stringify!($name), variant
+                )))
+            }
+            fn declared_types(out: &mut ::std::vec::Vec<&'static str>) {
+                if out.contains(&stringify!($name)) {
+                    return;
+                }
+                out.push(stringify!($name));
+                $( $( $( <$fty as $crate::codec::Decode>::declared_types(out); )* )? )*
             }
         }
     };

@@ -41,11 +41,13 @@
 pub mod client;
 pub mod codec;
 pub mod error;
+pub mod json;
 pub mod pool;
 pub mod protocol;
 pub mod server;
 pub mod trace;
 pub mod transport;
+pub mod whitelist;
 
 pub use client::{Client, ClientBuilder, Pending};
 pub use codec::{CodecId, Decode, Encode, Limits};

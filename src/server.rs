@@ -26,12 +26,13 @@
 //! not hold up the calls behind it on the same connection: their responses
 //! simply leave first, matched to their callers by request id.
 
-use crate::codec::{self, CodecId, Decode, Encode, Limits};
+use crate::codec::{self, CodecId, Decode, Encode, JsonCx, Limits};
 use crate::error::{RpcError, Status};
 use crate::pool::ThreadPool;
 use crate::protocol::{self, FrameKind, RequestHead};
 use crate::trace::{self, Side, Tracer};
 use crate::transport::{FrameReader, FrameWriter, ReadError};
+use crate::whitelist::Whitelist;
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -56,6 +57,7 @@ pub struct CallContext {
     peer: SocketAddr,
     codec: CodecId,
     limits: Limits,
+    whitelist: Arc<Whitelist>,
     tracer: Option<Tracer>,
 }
 
@@ -108,6 +110,11 @@ impl CallContext {
     pub fn limits(&self) -> Limits {
         self.limits
     }
+    /// The deserialization whitelist, for a handler that decodes JSON by
+    /// hand (`codec::from_json(bytes, limits, &JsonCx::checked(ctx.whitelist()))`).
+    pub fn whitelist(&self) -> &Whitelist {
+        &self.whitelist
+    }
     pub(crate) fn trace(&self, step: u8, bytes: Option<&[u8]>, message: impl FnOnce() -> String) {
         trace::emit(&self.tracer, Side::Server, step, bytes, message)
     }
@@ -124,6 +131,7 @@ pub struct ServerBuilder {
     write_timeout: Duration,
     shutdown_grace: Duration,
     limits: Limits,
+    allowed_types: Vec<String>,
     tracer: Option<Tracer>,
 }
 
@@ -138,6 +146,7 @@ impl Default for ServerBuilder {
             write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
             limits: Limits::default(),
+            allowed_types: Vec::new(),
             tracer: None,
         }
     }
@@ -197,6 +206,14 @@ impl ServerBuilder {
         self.limits = limits;
         self
     }
+    /// Add a record type to layer 3 of the deserialization whitelist (the
+    /// user list): for types a handler decodes from JSON by hand. Types in
+    /// registered methods' signatures are allowed already. See
+    /// [`crate::whitelist`].
+    pub fn allow_type(mut self, name: &str) -> Self {
+        self.allowed_types.push(name.to_owned());
+        self
+    }
     /// Report each step of every call to `tracer` (see [`crate::trace`]).
     pub fn trace(mut self, tracer: Tracer) -> Self {
         self.tracer = Some(tracer);
@@ -207,6 +224,7 @@ impl ServerBuilder {
         Server {
             config: self,
             table: HashMap::new(),
+            declared_types: Vec::new(),
         }
     }
 }
@@ -227,6 +245,8 @@ pub struct Server {
     config: ServerBuilder,
     /// The article's `call_id_map`: call id → function.
     table: HashMap<String, Arc<Handler>>,
+    /// Record types named by registered methods' arguments.
+    declared_types: Vec<&'static str>,
 }
 
 impl Default for Server {
@@ -273,10 +293,9 @@ impl Server {
     {
         let handler = move |ctx: &CallContext, args: &[u8], out: &mut Vec<u8>| {
             // Server step 5: decode the arguments into the declared types...
-            let a: A = match ctx.codec {
-                CodecId::Binary => codec::from_bytes(args, ctx.limits),
-            }
-            .map_err(|e| {
+            // In JSON, records are checked against the whitelist here.
+            let cx = JsonCx::checked(&ctx.whitelist);
+            let a: A = codec::decode_as(ctx.codec, args, ctx.limits, &cx).map_err(|e| {
                 RpcError::invalid_argument(format!(
                     "arguments for \"{}\" do not decode as {}: {}",
                     ctx.call_id,
@@ -295,7 +314,7 @@ impl Server {
             let r = f(ctx, a)?;
             // Server step 6: encode the result.
             let before = out.len();
-            r.encode(out);
+            codec::encode_as(ctx.codec, &r, out);
             ctx.trace(6, Some(&out[before..]), || {
                 format!(
                     "handler returned; encoded the result ({}) into {} bytes",
@@ -305,6 +324,9 @@ impl Server {
             });
             Ok(())
         };
+        // Layer 1 of the deserialization whitelist: the record types this
+        // method's arguments declare.
+        A::declared_types(&mut self.declared_types);
         self.register_handler(call_id, Arc::new(handler))
     }
 
@@ -317,6 +339,12 @@ impl Server {
             panic!("call id \"{call_id}\" is registered twice; each call id names one function");
         }
         self
+    }
+
+    /// The record types the registered methods declare so far (layer 1 of
+    /// the deserialization whitelist).
+    pub fn declared_types(&self) -> &[&'static str] {
+        &self.declared_types
     }
 
     /// The call ids registered so far, sorted.
@@ -343,7 +371,15 @@ impl Server {
                 self.call_ids().join(", ")
             )
         });
+        let mut whitelist = Whitelist::new();
+        for name in &self.declared_types {
+            whitelist.declare(name);
+        }
+        for name in &self.config.allowed_types {
+            whitelist.allow(name);
+        }
         let inner = Arc::new(Inner {
+            whitelist: Arc::new(whitelist),
             table: self.table,
             config: self.config,
             pool,
@@ -401,6 +437,7 @@ pub struct ServerHandle {
 
 struct Inner {
     table: HashMap<String, Arc<Handler>>,
+    whitelist: Arc<Whitelist>,
     config: ServerBuilder,
     pool: ThreadPool,
     shutting_down: AtomicBool,
@@ -693,7 +730,7 @@ fn dispatch(inner: &Arc<Inner>, conn: &Arc<Conn>, frame: protocol::Frame) {
             RpcError::new(
                 Status::Unimplemented,
                 format!(
-                    "codec {} is not supported by this server (supported: 0 = binary)",
+                    "codec {} is not supported by this server (supported: 0 = binary, 1 = JSON)",
                     frame.header.codec
                 ),
             ),
@@ -746,6 +783,7 @@ fn dispatch(inner: &Arc<Inner>, conn: &Arc<Conn>, frame: protocol::Frame) {
         peer: conn.peer,
         codec,
         limits: inner.config.limits,
+        whitelist: Arc::clone(&inner.whitelist),
         tracer: tracer.clone(),
     };
     let args_start = frame.body.len() - head.args.len();

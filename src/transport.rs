@@ -114,6 +114,11 @@ impl<R: Read> FrameReader<R> {
         &self.inner
     }
 
+    /// Whether any unread bytes are buffered.
+    pub fn has_buffered_bytes(&self) -> bool {
+        self.end > self.start
+    }
+
     /// Whether a whole frame is already buffered, so the next
     /// [`read_frame`](Self::read_frame) will not block.
     pub fn has_buffered_frame(&self) -> bool {

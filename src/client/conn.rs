@@ -34,7 +34,7 @@
 //! socket (a pulled cable, a frozen VM) is detected.
 
 use super::ClientBuilder;
-use crate::codec::{CodecId, Encode};
+use crate::codec::{self, Encode};
 use crate::error::{RpcError, Status};
 use crate::pool::ThreadPool;
 use crate::protocol::{self, Frame, FrameKind, ResponseHead};
@@ -118,6 +118,16 @@ impl State {
             self.background_needed -= 1;
         }
         Some(w)
+    }
+
+    /// If `id`'s result has arrived, remove the entry and return it. (The
+    /// entry is removed *before* the result is taken out, so the count of
+    /// entries needing the background reader stays right.)
+    fn take_result(&mut self, id: u64) -> Option<Result<Frame, RpcError>> {
+        if self.pending.get(&id)?.result.is_none() {
+            return None;
+        }
+        self.remove(id)?.result
     }
 
     /// Change who waits for `id` (a future being waited on becomes a thread
@@ -225,6 +235,10 @@ thread_local! {
     static WAKE: Arc<Condvar> = Arc::new(Condvar::new());
 }
 
+/// How long a connection must have been quiet before a call checks that
+/// the server has not closed it (see [`Connection::closed_while_idle`]).
+const IDLE_PROBE_AFTER: Duration = Duration::from_millis(100);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -289,6 +303,53 @@ impl Connection {
         lock(&self.state).broken.is_some()
     }
 
+    /// Whether the server closed this connection while it sat idle.
+    ///
+    /// When no call is pending nobody reads the socket, so a server that
+    /// closed an idle connection (its idle timeout, a restart) goes
+    /// unnoticed, and the next call would be written into a dead socket and
+    /// fail. So before a call on a connection that has been quiet for
+    /// [`IDLE_PROBE_AFTER`], peek at the socket without blocking: a pending
+    /// end-of-stream means "reconnect first". Busy connections never pay
+    /// for this check.
+    pub(crate) fn closed_while_idle(&self) -> bool {
+        {
+            let st = lock(&self.state);
+            if st.leader
+                || st.broken.is_some()
+                || !st.pending.is_empty()
+                || st.last_heard.elapsed() < IDLE_PROBE_AFTER
+            {
+                return false;
+            }
+        }
+        let Ok(reader) = self.reader.try_lock() else {
+            return false; // someone is about to read; they will notice
+        };
+        if reader.has_buffered_bytes() {
+            return false;
+        }
+        let socket = reader.get_ref();
+        if socket.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let closed = match socket.peek(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        };
+        let _ = socket.set_nonblocking(false);
+        drop(reader);
+        if closed {
+            self.fail_all(RpcError::unavailable(format!(
+                "the server at {} closed the idle connection",
+                self.peer
+            )));
+        }
+        closed
+    }
+
     pub(crate) fn in_flight(&self) -> usize {
         lock(&self.state).pending.len()
     }
@@ -327,14 +388,14 @@ impl Connection {
         let start = protocol::begin_request(
             &mut frame,
             kind,
-            CodecId::Binary,
+            config.codec,
             id,
             call_id,
             timeout_ms,
             meta,
         );
         let args_at = frame.len();
-        args.encode(&mut frame);
+        codec::encode_as(config.codec, args, &mut frame);
         protocol::finish_frame(&mut frame, start);
         trace::emit(tracer, Side::Client, 2, Some(&frame[args_at..]), || {
             format!(
@@ -424,8 +485,7 @@ impl Connection {
         let wake = WAKE.with(Arc::clone);
         st.set_waiter(id, Waiter::Thread(Arc::clone(&wake)));
         loop {
-            if let Some(result) = st.pending.get_mut(&id).and_then(|w| w.result.take()) {
-                st.remove(id);
+            if let Some(result) = st.take_result(id) {
                 self.pass_lead(&st);
                 return Some(result);
             }
@@ -463,16 +523,18 @@ impl Connection {
     /// Store a waker for a future's `id`; returns its result if ready.
     pub(crate) fn poll_result(&self, id: u64, waker: &Waker) -> Option<Result<Frame, RpcError>> {
         let mut st = lock(&self.state);
-        let Some(w) = st.pending.get_mut(&id) else {
+        if !st.pending.contains_key(&id) {
             return Some(Err(RpcError::new(
                 Status::Cancelled,
                 "this call's result was already taken",
             )));
-        };
-        if let Some(r) = w.result.take() {
-            st.remove(id);
+        }
+        if let Some(r) = st.take_result(id) {
             return Some(r);
         }
+        let Some(w) = st.pending.get_mut(&id) else {
+            return None;
+        };
         match &mut w.waiter {
             Waiter::Future(slot) => {
                 if !slot.as_ref().is_some_and(|old| old.will_wake(waker)) {
@@ -489,10 +551,7 @@ impl Connection {
 
     /// Take `id`'s result if it has arrived, without blocking.
     pub(crate) fn try_take(&self, id: u64) -> Option<Result<Frame, RpcError>> {
-        let mut st = lock(&self.state);
-        let r = st.pending.get_mut(&id)?.result.take()?;
-        st.remove(id);
-        Some(r)
+        lock(&self.state).take_result(id)
     }
 
     /// Whether `id`'s result has arrived (or it is gone).

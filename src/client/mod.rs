@@ -57,7 +57,7 @@ mod pending;
 
 pub use pending::Pending;
 
-use crate::codec::{self, Decode, Encode, Limits};
+use crate::codec::{self, CodecId, Decode, Encode, JsonCx, Limits};
 use crate::error::RpcError;
 use crate::protocol::{self, Frame, ResponseHead};
 use crate::trace::{self, Side, Tracer};
@@ -75,6 +75,7 @@ pub struct ClientBuilder {
     caller_id: Option<String>,
     max_frame_bytes: usize,
     limits: Limits,
+    codec: CodecId,
     heartbeat: Option<Heartbeat>,
     reconnect_min: Duration,
     reconnect_max: Duration,
@@ -90,6 +91,7 @@ impl Default for ClientBuilder {
             caller_id: None,
             max_frame_bytes: protocol::DEFAULT_MAX_FRAME_BYTES,
             limits: Limits::default(),
+            codec: CodecId::Binary,
             heartbeat: Some(Heartbeat {
                 interval: Duration::from_secs(5),
                 misses: 3,
@@ -134,6 +136,13 @@ impl ClientBuilder {
     /// Limits for decoding results. Default [`Limits::default`].
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+    /// The wire format for arguments and results: [`CodecId::Binary`]
+    /// (default, compact and fast) or [`CodecId::Json`] (text, for reading
+    /// and for other languages). The server answers in the same codec.
+    pub fn codec(mut self, codec: CodecId) -> Self {
+        self.codec = codec;
         self
     }
     /// Send a ping after `interval` of silence from the server, and declare
@@ -359,7 +368,7 @@ impl Client {
     fn connection(&self) -> Result<Arc<Connection>, RpcError> {
         let mut slot = lock(&self.slot);
         if let Some(c) = &slot.conn {
-            if !c.is_broken() {
+            if !c.is_broken() && !c.closed_while_idle() {
                 return Ok(Arc::clone(c));
             }
         }
@@ -419,7 +428,15 @@ pub(crate) fn decode_response<R: Decode>(frame: &Frame, limits: Limits) -> Resul
         RpcError::internal(format!("malformed response from the server: {}", e.message))
     })?;
     let result = head.into_result()?;
-    codec::from_bytes::<R>(result, limits).map_err(|e| {
+    // The server answers in the codec we asked in. The client decodes only
+    // its own declared result type, so the whitelist check is not needed.
+    let codec = CodecId::from_byte(frame.header.codec).ok_or_else(|| {
+        RpcError::internal(format!(
+            "the server answered in unknown codec {}",
+            frame.header.codec
+        ))
+    })?;
+    codec::decode_as::<R>(codec, result, limits, &JsonCx::unchecked()).map_err(|e| {
         RpcError::internal(format!(
             "the result does not decode as {}: {} (do client and server agree on the method's types?)",
             std::any::type_name::<R>(),
