@@ -124,9 +124,7 @@ impl State {
     /// entry is removed *before* the result is taken out, so the count of
     /// entries needing the background reader stays right.)
     fn take_result(&mut self, id: u64) -> Option<Result<Frame, RpcError>> {
-        if self.pending.get(&id)?.result.is_none() {
-            return None;
-        }
+        self.pending.get(&id)?.result.as_ref()?;
         self.remove(id)?.result
     }
 
@@ -532,9 +530,7 @@ impl Connection {
         if let Some(r) = st.take_result(id) {
             return Some(r);
         }
-        let Some(w) = st.pending.get_mut(&id) else {
-            return None;
-        };
+        let w = st.pending.get_mut(&id)?;
         match &mut w.waiter {
             Waiter::Future(slot) => {
                 if !slot.as_ref().is_some_and(|old| old.will_wake(waker)) {
