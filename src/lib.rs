@@ -24,8 +24,11 @@
 //! | module | article section | the idea |
 //! |---|---|---|
 //! | [`server`] | 本地调用VS远程调用 (server steps), Call ID映射, 组件 (Server, Acceptor, Processor) | the call table is a `HashMap<String, handler>` |
-//! | [`client`] | 本地调用VS远程调用 (client steps), 组件 (Client, Invoker, Connector) | request ids multiplex many calls on one connection |
-//! | [`codec`] | 序列化和反序列化, 原理 › 序列化 | types on both sides, bytes in between; never trust a length |
+//! | [`client`] | 本地调用VS远程调用 (client steps), 模式, 组件 (Client, Invoker, Connector) | request ids multiplex many calls (in four modes) on one connection |
+//! | [`codec`] | 序列化和反序列化, 原理 › 序列化 | one description of a type, two formats; never trust a length |
+//! | [`json`] | 原理 › 序列化 (JSON: 跨语言, 文本化) | a text format is easy for people, costly for machines |
+//! | [`whitelist`] | 原理 › 序列化 (反序列化白名单) | refuse every type name you did not expect |
+//! | [`service`] | 原理 › 组件 (RPC Proxy) | the proxy is code you could have written by hand |
 //! | [`protocol`] | 网络传输, 原理 › 建立通信 | a fixed header that states the body's length |
 //! | [`transport`] | 网络传输 (组件: Channel) | buffered reads, batched writes, every syscall counts |
 //! | [`pool`] | 组件 › RPC Processor | a bounded queue says "busy" instead of growing |
@@ -45,6 +48,7 @@ pub mod json;
 pub mod pool;
 pub mod protocol;
 pub mod server;
+pub mod service;
 pub mod trace;
 pub mod transport;
 pub mod whitelist;
@@ -53,3 +57,4 @@ pub use client::{Client, ClientBuilder, Pending};
 pub use codec::{CodecId, Decode, Encode, Limits};
 pub use error::{RpcError, Status};
 pub use server::{CallContext, Server, ServerBuilder, ServerHandle, ServerStats};
+pub use whitelist::Whitelist;
