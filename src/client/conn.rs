@@ -185,7 +185,7 @@ impl CallbackPool {
         }
     }
 
-    fn run(&self, f: RawCallback, result: Result<Frame, RpcError>) {
+    pub(crate) fn run(&self, f: RawCallback, result: Result<Frame, RpcError>) {
         let job = Box::new(move || f(result));
         let pool = self
             .pool
@@ -431,11 +431,27 @@ impl Connection {
         }
         // Step 3: send it.
         if let Err(e) = self.writer.send(&frame) {
-            // The connection is gone: every call on it fails, this one too
-            // (its callback or future gets the error through the table).
-            self.fail_all(e.clone());
-            if blocking {
-                lock(&self.state).remove(id);
+            if e.status == Status::ResourceExhausted {
+                // Only this send was refused (the outbox is full because
+                // the server reads slowly); the connection is fine. Fail
+                // just this call: its future or callback gets the error.
+                let d = {
+                    let mut st = lock(&self.state);
+                    let d = st.complete(id, Err(e.clone()));
+                    if blocking {
+                        st.remove(id);
+                    }
+                    d
+                };
+                self.run_deferred(d);
+            } else {
+                // The connection is gone: every call on it fails, this one
+                // too (its callback or future gets the error through the
+                // table).
+                self.fail_all(e.clone());
+                if blocking {
+                    lock(&self.state).remove(id);
+                }
             }
             return Err(e);
         }

@@ -324,7 +324,9 @@ impl Client {
             Ok(conn) => {
                 let _ = conn.start(call_id, args, timeout, &self.config, Mode::Callback(raw));
             }
-            Err(e) => raw(Err(e)),
+            // Still on the callback threads, so a callback never runs on
+            // the caller's thread (where it might need a lock the caller holds).
+            Err(e) => self.callbacks.run(raw, Err(e)),
         }
     }
 
@@ -347,8 +349,9 @@ impl Client {
         .map(|_| ())
     }
 
-    /// Calls sent and not yet answered, timed out or abandoned. Zero when
-    /// the client is idle: nothing is left behind in the pending table.
+    /// Entries in the pending table: calls sent and not yet answered, timed
+    /// out or abandoned, plus futures whose answer arrived but has not been
+    /// collected. Zero when the client is idle: nothing is left behind.
     pub fn in_flight(&self) -> usize {
         lock(&self.slot).conn.as_ref().map_or(0, |c| c.in_flight())
     }
@@ -364,7 +367,8 @@ impl Client {
     /// The live connection, reconnecting first if the last one broke.
     /// While the server stays unreachable, calls fail fast with the last
     /// error and the time of the next attempt, which backs off
-    /// exponentially.
+    /// exponentially. (One reconnect attempt runs at a time, under the slot
+    /// lock: calls arriving meanwhile wait for it, at most `connect_timeout`.)
     fn connection(&self) -> Result<Arc<Connection>, RpcError> {
         let mut slot = lock(&self.slot);
         if let Some(c) = &slot.conn {
