@@ -363,6 +363,9 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The most elements a decoder reserves room for before they decode.
+const PREALLOCATE_MAX: usize = 4096;
+
 /// Encode `value` into a new byte vector.
 pub fn to_bytes<T: Encode + ?Sized>(value: &T) -> Vec<u8> {
     let mut out = Vec::new();
@@ -751,8 +754,12 @@ impl<T: Decode> Decode for Vec<T> {
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
         let n = r.seq_len("Vec length", T::MIN_BYTES)?;
         r.enter("Vec")?;
-        // Safe to reserve: `seq_len` has checked n against the bytes that exist.
-        let mut v = Vec::with_capacity(n);
+        // `seq_len` has checked n against the bytes that exist, but an
+        // element can be bigger in memory than on the wire (an
+        // `Option<String>` is 1 byte as None, 24 in memory), so reserve at
+        // most a modest amount up front and let the Vec grow as elements
+        // actually decode.
+        let mut v = Vec::with_capacity(n.min(PREALLOCATE_MAX));
         for _ in 0..n {
             v.push(T::decode(r)?);
         }
@@ -857,7 +864,7 @@ impl<K: Decode + Eq + Hash, V: Decode> Decode for HashMap<K, V> {
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
         let n = r.seq_len("map length", K::MIN_BYTES + V::MIN_BYTES)?;
         r.enter("map")?;
-        let mut m = HashMap::with_capacity(n);
+        let mut m = HashMap::with_capacity(n.min(PREALLOCATE_MAX));
         for _ in 0..n {
             let k = K::decode(r)?;
             let v = V::decode(r)?;

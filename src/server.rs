@@ -204,6 +204,8 @@ impl ServerBuilder {
     /// [`Limits::default`].
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        // Nothing longer than a frame can arrive, whichever was set first.
+        self.limits.max_len = self.limits.max_len.min(self.max_frame_bytes);
         self
     }
     /// Add a record type to layer 3 of the deserialization whitelist (the
@@ -878,6 +880,14 @@ fn run_call(
             ctx.request_id
         )
     });
-    // If this fails the connection is broken; its reader notices and closes.
-    let _ = conn.writer.send(&out);
+    if let Err(e) = conn.writer.send(&out) {
+        // Either the connection is already broken (its reader will notice),
+        // or the client has stopped reading and our outbox is full. Never
+        // drop a response silently: close the connection, so the caller's
+        // pending calls fail now with Unavailable instead of at their
+        // deadlines.
+        if e.status == Status::ResourceExhausted {
+            let _ = conn.writer.stream().shutdown(Shutdown::Both);
+        }
+    }
 }

@@ -3,8 +3,8 @@
 //! Article: 本地调用VS远程调用, the client's steps 1–5 and the server's steps
 //! 1–6. Give a [`Tracer`] to `ServerBuilder::trace` and `ClientBuilder::trace`
 //! and both sides report each step as they take it, with the frame bytes
-//! where there are bytes to show. `cargo run --example multiply -- --trace`
-//! prints them. The one idea to take away: the steps in the article are not a
+//! where there are bytes to show. `cargo run --example multiply` prints the
+//! steps; `-- --trace` adds the bytes. The one idea to take away: the steps in the article are not a
 //! simplification; they are the code path, one for one.
 //!
 //! When no tracer is set, each trace point costs one branch on an `Option`:

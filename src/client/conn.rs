@@ -227,12 +227,6 @@ pub(crate) struct Connection {
     callbacks: Arc<CallbackPool>,
 }
 
-thread_local! {
-    // A thread waits for one call at a time, so it can reuse one condvar
-    // for all of them instead of allocating one per call.
-    static WAKE: Arc<Condvar> = Arc::new(Condvar::new());
-}
-
 /// How long a connection must have been quiet before a call checks that
 /// the server has not closed it (see [`Connection::closed_while_idle`]).
 const IDLE_PROBE_AFTER: Duration = Duration::from_millis(100);
@@ -406,7 +400,10 @@ impl Connection {
         // Register before sending, so the response cannot beat us to the table.
         let blocking = matches!(mode, Mode::Blocking);
         let waiter = match mode {
-            Mode::Blocking => Some(Waiter::Thread(WAKE.with(Arc::clone))),
+            // One condvar per wait. (Reusing one per thread would pair it
+            // with the locks of several connections over time, which std's
+            // Condvar may refuse with a panic on some platforms.)
+            Mode::Blocking => Some(Waiter::Thread(Arc::new(Condvar::new()))),
             Mode::Future => Some(Waiter::Future(None)),
             Mode::Callback(f) => Some(Waiter::Callback(Some(f))),
             Mode::Oneway => None,
@@ -496,7 +493,10 @@ impl Connection {
             )));
         };
         let deadline = w.deadline;
-        let wake = WAKE.with(Arc::clone);
+        let wake = match &w.waiter {
+            Waiter::Thread(cv) => Arc::clone(cv),
+            _ => Arc::new(Condvar::new()),
+        };
         st.set_waiter(id, Waiter::Thread(Arc::clone(&wake)));
         loop {
             if let Some(result) = st.take_result(id) {

@@ -13,9 +13,10 @@
 //! The obvious design has one reader thread per connection that hands each
 //! response to the waiting caller. That hand-off is a thread wake-up, and on
 //! this kind of virtual machine a wake-up on another core costs tens of
-//! microseconds: as much as the whole network round trip. So minirpc has no
-//! client reader thread. Instead, **a waiting caller reads the socket
-//! itself** when no one else is reading (it becomes the *leader*):
+//! microseconds: as much as the whole network round trip. So in minirpc a
+//! blocked call does not wait for a reader thread. Instead, **a waiting
+//! caller reads the socket itself** when no one else is reading (it becomes
+//! the *leader*):
 //!
 //! ```text
 //!   caller A: write req 7 ─► no leader? become leader ─► read: resp 9 ─► give to B, wake B
@@ -27,7 +28,10 @@
 //! A lone caller therefore reads its own response: the same number of
 //! wake-ups as a hand-written blocking ping-pong over raw TCP. Many callers
 //! share the reads: one `read` can fetch many responses, and the leader
-//! hands each to its owner.
+//! hands each to its owner. Futures and callbacks have no thread waiting,
+//! so each connection also has a background thread that reads only when
+//! they (or a heartbeat) need it and no caller is leading; see
+//! `src/client/conn.rs`.
 //!
 //! # Four modes, one mechanism (模式)
 //!
