@@ -28,8 +28,8 @@
 //!
 //! When nothing has been heard from the server for one interval, the
 //! background thread sends a ping. Any frame from the server counts as a
-//! sign of life. After `misses` intervals of silence the connection is
-//! declared dead: every pending call fails with `Unavailable`, and the next
+//! sign of life. Once a ping has gone unanswered for `misses` intervals
+//! (pinging again every interval), the connection is declared dead: every pending call fails with `Unavailable`, and the next
 //! call reconnects. This is how a server that vanished without closing the
 //! socket (a pulled cable, a frozen VM) is detected.
 
@@ -87,8 +87,13 @@ pub(crate) struct State {
     background_needed: usize,
     /// When we last read any frame from the server.
     last_heard: Instant,
-    /// A ping we sent that nothing has answered yet.
+    /// When we sent the first ping that nothing has answered yet. The
+    /// server is judged from this moment, not from `last_heard`: if our own
+    /// thread ran late and pinged late, that must not count against the
+    /// server.
     ping_sent: Option<Instant>,
+    /// When we sent the latest ping (to pace them one interval apart).
+    last_ping: Option<Instant>,
 }
 
 /// Work to do after the state lock is released: waking an executor or
@@ -274,6 +279,7 @@ impl Connection {
                 background_needed: 0,
                 last_heard: Instant::now(),
                 ping_sent: None,
+                last_ping: None,
             }),
             background: Condvar::new(),
             background_thread: Mutex::new(None),
@@ -654,6 +660,7 @@ impl Connection {
         let mut st = lock(&self.state);
         st.last_heard = Instant::now();
         st.ping_sent = None;
+        st.last_ping = None;
         let mut deferred = None;
         match frame.header.kind {
             FrameKind::Response if id == 0 => {
@@ -778,29 +785,33 @@ impl Connection {
             let mut send_ping = false;
             let mut next = now + Duration::from_secs(3600);
             if let Some(hb) = self.heartbeat {
-                let silent = now.saturating_duration_since(st.last_heard);
+                // Dead only after `misses` intervals with a ping unanswered.
                 let dead_after = hb.interval * hb.misses.max(1);
-                if silent >= dead_after {
-                    drop(st);
-                    for d in deferred {
-                        self.run_deferred(Some(d));
+                if let Some(first) = st.ping_sent {
+                    let waited = now.saturating_duration_since(first);
+                    if waited >= dead_after {
+                        drop(st);
+                        for d in deferred {
+                            self.run_deferred(Some(d));
+                        }
+                        self.fail_all(RpcError::unavailable(format!(
+                            "the server at {} answered no heartbeat for {waited:?} ({} intervals of {:?}); connection closed",
+                            self.peer, hb.misses, hb.interval
+                        )));
+                        return;
                     }
-                    self.fail_all(RpcError::unavailable(format!(
-                        "the server at {} sent nothing for {silent:?} ({} heartbeats of {:?} unanswered); connection closed",
-                        self.peer, hb.misses, hb.interval
-                    )));
-                    return;
+                    next = next.min(first + dead_after);
                 }
-                let due =
-                    st.ping_sent.map_or(st.last_heard, |t| t.max(st.last_heard)) + hb.interval;
+                // Ping after an interval of silence, then every interval.
+                let due = st.last_ping.unwrap_or(st.last_heard).max(st.last_heard) + hb.interval;
                 if now >= due {
                     send_ping = true;
-                    st.ping_sent = Some(now);
+                    st.last_ping = Some(now);
+                    st.ping_sent.get_or_insert(now);
                     next = next.min(now + hb.interval);
                 } else {
                     next = next.min(due);
                 }
-                next = next.min(st.last_heard + dead_after);
             }
             if let Some(d) = st
                 .pending

@@ -149,9 +149,10 @@ impl ClientBuilder {
         self.codec = codec;
         self
     }
-    /// Send a ping after `interval` of silence from the server, and declare
-    /// the connection dead after `misses` intervals of silence (pending
-    /// calls fail with `Unavailable`). Default 5 s × 3, like the servers'
+    /// Send a ping after `interval` of silence from the server (and again
+    /// every interval), and declare the connection dead once a ping has gone
+    /// unanswered for `misses` intervals (pending calls fail with
+    /// `Unavailable`). Default 5 s × 3, like the servers'
     /// default idle timeout of 15 s. `None` turns heartbeats off.
     pub fn heartbeat(mut self, every: Option<(Duration, u32)>) -> Self {
         self.heartbeat = every.map(|(interval, misses)| Heartbeat {
