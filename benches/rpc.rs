@@ -254,7 +254,9 @@ fn throughput(c: &mut Criterion) {
         .sample_size(20)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4));
+        // 64 callers × 64 calls is ~4096 calls, a quarter of a second per
+        // iteration when the machine is busy: leave room for 20 of them.
+        .measurement_time(Duration::from_secs(8));
 
     for &n in &[8usize, 64] {
         group.throughput(Throughput::Elements(n as u64 * CALLS_PER_THREAD));

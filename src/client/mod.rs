@@ -297,8 +297,11 @@ impl Client {
     /// Callback mode: send the call and return at once; `f` runs exactly
     /// once with the result: on success, on a server error, at the
     /// deadline, or when the connection fails. It runs on the client's
-    /// callback threads, never on the thread reading the socket, so a slow
-    /// or panicking callback does not hold up other calls' responses.
+    /// callback threads (two of them), never on the thread reading the
+    /// socket, so a slow or panicking callback does not hold up other calls'
+    /// responses. Callbacks that block do hold up *later callbacks* once both
+    /// callback threads are taken: keep callbacks short, and hand long work
+    /// to your own threads.
     pub fn call_with_callback<A, R, F>(&self, call_id: &str, args: &A, f: F)
     where
         A: Encode + ?Sized,
