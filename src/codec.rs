@@ -143,7 +143,43 @@ pub trait Decode: Sized {
     /// Add the names of the record types this type contains (itself
     /// included, if it is one) to `out`: layer 1 of the deserialization
     /// whitelist. Built-in types contain none.
-    fn declared_types(_out: &mut Vec<&'static str>) {}
+    fn declared_types(_out: &mut DeclaredTypes) {}
+}
+
+/// The record types found by [`Decode::declared_types`]: the names JSON
+/// will carry in `"@type"` (layer 1 of the whitelist), plus the full Rust
+/// paths already visited. Two types may share a name (`billing::Order` and
+/// `shipping::Order`); each is still walked once, by its path.
+#[derive(Clone, Debug, Default)]
+pub struct DeclaredTypes {
+    names: Vec<&'static str>,
+    visited: Vec<&'static str>,
+}
+
+impl DeclaredTypes {
+    /// An empty set.
+    pub fn new() -> DeclaredTypes {
+        DeclaredTypes::default()
+    }
+
+    /// Record a type called `name` in JSON, whose Rust path is `path`.
+    /// Returns true the first time this path is seen (so the caller walks
+    /// its fields), false after.
+    pub fn visit(&mut self, name: &'static str, path: &'static str) -> bool {
+        if self.visited.contains(&path) {
+            return false;
+        }
+        self.visited.push(path);
+        if !self.names.contains(&name) {
+            self.names.push(name);
+        }
+        true
+    }
+
+    /// The names found so far, in the order found.
+    pub fn names(&self) -> &[&'static str] {
+        &self.names
+    }
 }
 
 /// What JSON decoding needs besides the text: the whitelist that records'
@@ -195,7 +231,7 @@ impl<'a> JsonCx<'a> {
         }
         if named != expected {
             return Err(RpcError::invalid_argument(format!(
-                "expected a {expected} here, but the JSON says \"@type\": \"{named}\""
+                "expected {expected} here, but the JSON says \"@type\": \"{named}\""
             )));
         }
         Ok(())
@@ -494,9 +530,16 @@ macro_rules! float {
             }
             fn decode_json(v: &Json, _cx: &JsonCx<'_>) -> Result<Self, RpcError> {
                 match v {
-                    Json::Number(text) => text.parse::<$t>().map_err(|_| {
-                        RpcError::invalid_argument(format!("{text} is not a valid {}", stringify!($t)))
-                    }),
+                    Json::Number(text) => match text.parse::<$t>() {
+                        // A number too big for the type would parse as
+                        // infinity; infinity is written "Infinity", so a
+                        // number that overflows is an error, not a value.
+                        Ok(x) if x.is_finite() => Ok(x),
+                        _ => Err(RpcError::invalid_argument(format!(
+                            "{text} is not a valid {} (out of range?)",
+                            stringify!($t)
+                        ))),
+                    },
                     Json::String(s) if s == "NaN" => Ok(<$t>::NAN),
                     Json::String(s) if s == "Infinity" => Ok(<$t>::INFINITY),
                     Json::String(s) if s == "-Infinity" => Ok(<$t>::NEG_INFINITY),
@@ -712,7 +755,7 @@ impl<T: Decode> Decode for Box<T> {
     fn decode_json(v: &Json, cx: &JsonCx<'_>) -> Result<Self, RpcError> {
         T::decode_json(v, cx).map(Box::new)
     }
-    fn declared_types(out: &mut Vec<&'static str>) {
+    fn declared_types(out: &mut DeclaredTypes) {
         T::declared_types(out)
     }
 }
@@ -772,7 +815,7 @@ impl<T: Decode> Decode for Vec<T> {
             other => Err(mismatch("an array", other)),
         }
     }
-    fn declared_types(out: &mut Vec<&'static str>) {
+    fn declared_types(out: &mut DeclaredTypes) {
         T::declared_types(out)
     }
 }
@@ -880,7 +923,7 @@ impl<K: Decode + Eq + Hash, V: Decode> Decode for HashMap<K, V> {
         json_map_entries(v, cx, |k, v| m.insert(k, v).is_none())?;
         Ok(m)
     }
-    fn declared_types(out: &mut Vec<&'static str>) {
+    fn declared_types(out: &mut DeclaredTypes) {
         K::declared_types(out);
         V::declared_types(out);
     }
@@ -919,7 +962,7 @@ impl<K: Decode + Ord, V: Decode> Decode for BTreeMap<K, V> {
         json_map_entries(v, cx, |k, v| m.insert(k, v).is_none())?;
         Ok(m)
     }
-    fn declared_types(out: &mut Vec<&'static str>) {
+    fn declared_types(out: &mut DeclaredTypes) {
         K::declared_types(out);
         V::declared_types(out);
     }
@@ -969,7 +1012,7 @@ impl<T: Decode> Decode for Option<T> {
             other => T::decode_json(other, cx).map(Some),
         }
     }
-    fn declared_types(out: &mut Vec<&'static str>) {
+    fn declared_types(out: &mut DeclaredTypes) {
         T::declared_types(out)
     }
 }
@@ -1028,7 +1071,7 @@ impl<T: Decode, E: Decode> Decode for Result<T, E> {
             other => Err(mismatch("{\"Ok\": ...} or {\"Err\": ...}", other)),
         }
     }
-    fn declared_types(out: &mut Vec<&'static str>) {
+    fn declared_types(out: &mut DeclaredTypes) {
         T::declared_types(out);
         E::declared_types(out);
     }
@@ -1084,7 +1127,7 @@ macro_rules! tuple {
                     other => Err(mismatch(concat!("an array of ", $n, " elements"), other)),
                 }
             }
-            fn declared_types(out: &mut Vec<&'static str>) {
+            fn declared_types(out: &mut DeclaredTypes) {
                 $($name::declared_types(out);)+
             }
         }
@@ -1229,13 +1272,12 @@ macro_rules! record {
                     $( $field: $crate::codec::json_field(v, stringify!($name), stringify!($field), cx)? ),*
                 })
             }
-            fn declared_types(out: &mut ::std::vec::Vec<&'static str>) {
-                // The guard stops recursive types (a Tree of Trees).
-                if out.contains(&stringify!($name)) {
-                    return;
+            fn declared_types(out: &mut $crate::codec::DeclaredTypes) {
+                // `visit` is false the second time: that stops recursive
+                // types (a Tree of Trees) from looping.
+                if out.visit(stringify!($name), ::std::any::type_name::<Self>()) {
+                    $( <$fty as $crate::codec::Decode>::declared_types(out); )*
                 }
-                out.push(stringify!($name));
-                $( <$fty as $crate::codec::Decode>::declared_types(out); )*
             }
         }
     };
@@ -1323,12 +1365,10 @@ macro_rules! record {
                     "{} has no variant \"{}\"", stringify!($name), variant
                 )))
             }
-            fn declared_types(out: &mut ::std::vec::Vec<&'static str>) {
-                if out.contains(&stringify!($name)) {
-                    return;
+            fn declared_types(out: &mut $crate::codec::DeclaredTypes) {
+                if out.visit(stringify!($name), ::std::any::type_name::<Self>()) {
+                    $( $( $( <$fty as $crate::codec::Decode>::declared_types(out); )* )? )*
                 }
-                out.push(stringify!($name));
-                $( $( $( <$fty as $crate::codec::Decode>::declared_types(out); )* )? )*
             }
         }
     };

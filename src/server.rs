@@ -26,7 +26,7 @@
 //! not hold up the calls behind it on the same connection: their responses
 //! simply leave first, matched to their callers by request id.
 
-use crate::codec::{self, CodecId, Decode, Encode, JsonCx, Limits};
+use crate::codec::{self, CodecId, DeclaredTypes, Decode, Encode, JsonCx, Limits};
 use crate::error::{RpcError, Status};
 use crate::pool::ThreadPool;
 use crate::protocol::{self, FrameKind, RequestHead};
@@ -226,7 +226,7 @@ impl ServerBuilder {
         Server {
             config: self,
             table: HashMap::new(),
-            declared_types: Vec::new(),
+            declared_types: DeclaredTypes::new(),
         }
     }
 }
@@ -248,7 +248,7 @@ pub struct Server {
     /// The article's `call_id_map`: call id → function.
     table: HashMap<String, Arc<Handler>>,
     /// Record types named by registered methods' arguments.
-    declared_types: Vec<&'static str>,
+    declared_types: DeclaredTypes,
 }
 
 impl Default for Server {
@@ -346,7 +346,7 @@ impl Server {
     /// The record types the registered methods declare so far (layer 1 of
     /// the deserialization whitelist).
     pub fn declared_types(&self) -> &[&'static str] {
-        &self.declared_types
+        self.declared_types.names()
     }
 
     /// The call ids registered so far, sorted.
@@ -374,7 +374,7 @@ impl Server {
             )
         });
         let mut whitelist = Whitelist::new();
-        for name in &self.declared_types {
+        for name in self.declared_types.names() {
             whitelist.declare(name);
         }
         for name in &self.config.allowed_types {
