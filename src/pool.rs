@@ -20,12 +20,18 @@
 //! Handing a job to a sleeping thread means a `futex` wake-up, and on a
 //! virtual machine the woken thread may take tens of microseconds to run: as
 //! long as a whole small RPC. So after finishing a job, *one* idle worker
-//! keeps checking the queue for a short while ([`SPIN`]) before it sleeps.
-//! A job that arrives in that window is picked up in well under a
-//! microsecond, with no wake-up at all. Only one worker spins at a time, so
-//! an idle pool burns at most one core for at most [`SPIN`]. Go's scheduler
-//! does the same ("spinning Ms") and it is much of why Go's `net/rpc` has low
-//! latency.
+//! keeps checking the queue for a short while ([`DEFAULT_SPIN`]) before it
+//! sleeps. A job that arrives in that window is picked up in well under a
+//! microsecond, with no wake-up at all. Only one worker spins at a time, and
+//! a worker spins at most once per idle stretch (it must run a job before it
+//! may spin again), so an idle pool burns one core for at most the spin time
+//! and then sleeps. Go's scheduler does the same ("spinning Ms") and it is
+//! much of why Go's `net/rpc` has low latency.
+//!
+//! The trade-off is real on a small machine: while a worker spins it holds
+//! a CPU that a woken thread may be waiting for. `ServerBuilder::spin` sets
+//! the window (zero turns spinning off); `cargo run --release --example
+//! bench_report` measures both.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -33,8 +39,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long an idle worker checks the queue before it goes to sleep.
-pub const SPIN: Duration = Duration::from_micros(100);
+/// How long an idle worker checks the queue before it goes to sleep, unless
+/// told otherwise ([`ThreadPool::with_spin`]).
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
 /// A unit of work.
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -56,6 +63,8 @@ struct Shared {
     queued: AtomicUsize,
     /// Whether a worker is spinning right now.
     spinning: AtomicBool,
+    /// How long a worker spins before it sleeps.
+    spin: Duration,
 }
 
 struct State {
@@ -69,6 +78,17 @@ impl ThreadPool {
     /// Start `workers` threads (at least 1) sharing a queue of at most
     /// `capacity` waiting jobs. Threads are named `{name}-{i}`.
     pub fn new(name: &str, workers: usize, capacity: usize) -> std::io::Result<ThreadPool> {
+        ThreadPool::with_spin(name, workers, capacity, DEFAULT_SPIN)
+    }
+
+    /// Like [`new`](ThreadPool::new), with the idle workers' spin time
+    /// (zero: sleep at once; see the module docs).
+    pub fn with_spin(
+        name: &str,
+        workers: usize,
+        capacity: usize,
+        spin: Duration,
+    ) -> std::io::Result<ThreadPool> {
         let workers = workers.max(1);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -82,6 +102,7 @@ impl ThreadPool {
             capacity,
             queued: AtomicUsize::new(0),
             spinning: AtomicBool::new(false),
+            spin,
         });
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
@@ -207,6 +228,12 @@ impl Shared {
 
 fn worker_loop(shared: &Shared) {
     let mut st = shared.lock();
+    // May this worker spin when it next finds the queue empty? Only once per
+    // idle stretch: it must run a job before it may spin again. (Without
+    // this, the worker that just stopped spinning would win the spinner
+    // flag straight back and spin forever, burning a core on an idle
+    // server.)
+    let mut may_spin = !shared.spin.is_zero();
     loop {
         if let Some(job) = st.jobs.pop_front() {
             shared.queued.fetch_sub(1, Ordering::SeqCst);
@@ -223,6 +250,7 @@ fn worker_loop(shared: &Shared) {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             st = shared.lock();
             st.busy_workers -= 1;
+            may_spin = !shared.spin.is_zero();
             continue;
         }
         if st.shutting_down {
@@ -232,10 +260,11 @@ fn worker_loop(shared: &Shared) {
             }
             return;
         }
-        // Nothing to do. Spin for a while if no one else is spinning.
-        if !shared.spinning.swap(true, Ordering::SeqCst) {
+        // Nothing to do. Spin for a while if allowed and no one else is.
+        if may_spin && !shared.spinning.swap(true, Ordering::SeqCst) {
+            may_spin = false;
             drop(st);
-            let until = Instant::now() + SPIN;
+            let until = Instant::now() + shared.spin;
             while shared.queued.load(Ordering::SeqCst) == 0 && Instant::now() < until {
                 std::hint::spin_loop();
             }
@@ -307,6 +336,36 @@ mod tests {
             drop(releases);
         }
         assert!(pool.shutdown(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn an_idle_pool_stops_spinning_and_sleeps() {
+        // After one job, the spinner must give up within its window and
+        // sleep: `spinning` goes false and stays false while nothing arrives.
+        let pool = ThreadPool::with_spin("t", 2, 10, Duration::from_millis(2)).unwrap();
+        let (tx, rx) = mpsc::channel();
+        pool.try_execute(Box::new(move || tx.send(()).unwrap()))
+            .ok()
+            .unwrap();
+        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut quiet_since = None;
+        while Instant::now() < deadline {
+            if pool.shared.spinning.load(Ordering::SeqCst) {
+                quiet_since = None;
+            } else if quiet_since.get_or_insert_with(Instant::now).elapsed()
+                > Duration::from_millis(50)
+            {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        let quiet = quiet_since.map_or(Duration::ZERO, |t| t.elapsed());
+        assert!(
+            quiet > Duration::from_millis(50),
+            "a worker was still spinning {:?} after the pool went idle",
+            Duration::from_secs(5)
+        );
     }
 
     #[test]

@@ -192,9 +192,11 @@ impl CallbackPool {
 
     pub(crate) fn run(&self, f: RawCallback, result: Result<Frame, RpcError>) {
         let job = Box::new(move || f(result));
-        let pool = self
-            .pool
-            .get_or_init(|| ThreadPool::new("minirpc-callback", 2, 1 << 16).ok());
+        let pool = self.pool.get_or_init(|| {
+            // No spinning here: callbacks are not latency-critical, and
+            // the CPU is better left to the threads reading sockets.
+            ThreadPool::with_spin("minirpc-callback", 2, 1 << 16, Duration::ZERO).ok()
+        });
         match pool {
             Some(p) => {
                 if let Err(job) = p.try_execute(job) {
@@ -221,8 +223,9 @@ pub(crate) struct Heartbeat {
 pub(crate) struct Connection {
     pub(crate) peer: SocketAddr,
     writer: FrameWriter,
-    /// Only the leader locks this, so it is never contended.
-    reader: Mutex<FrameReader<TcpStream>>,
+    /// Only the leader locks this, so it is never contended. Beside the
+    /// reader: the read timeout the socket has now (see `lead`).
+    reader: Mutex<(FrameReader<TcpStream>, Option<Duration>)>,
     state: Mutex<State>,
     /// The background thread sleeps here.
     background: Condvar,
@@ -230,6 +233,22 @@ pub(crate) struct Connection {
     next_id: AtomicU64,
     heartbeat: Option<Heartbeat>,
     callbacks: Arc<CallbackPool>,
+}
+
+/// Round a read timeout up to a step that grows with it (1 ms below 100 ms,
+/// 10 ms below 1 s, 100 ms above): close enough for a deadline, coarse
+/// enough that consecutive calls usually want the same value. Never zero,
+/// which would mean "block forever".
+fn round_up(d: Duration) -> Duration {
+    let step = if d < Duration::from_millis(100) {
+        1
+    } else if d < Duration::from_secs(1) {
+        10
+    } else {
+        100
+    };
+    let ms = (d.as_millis() as u64).div_ceil(step).max(1) * step;
+    Duration::from_millis(ms)
 }
 
 /// How long a connection must have been quiet before a call checks that
@@ -270,7 +289,7 @@ impl Connection {
         let conn = Arc::new(Connection {
             peer,
             writer: FrameWriter::new(stream, 8 * config.max_frame_bytes.max(1 << 20)),
-            reader: Mutex::new(FrameReader::new(read_half, config.max_frame_bytes)),
+            reader: Mutex::new((FrameReader::new(read_half, config.max_frame_bytes), None)),
             state: Mutex::new(State {
                 pending: HashMap::new(),
                 leader: false,
@@ -321,9 +340,10 @@ impl Connection {
                 return false;
             }
         }
-        let Ok(reader) = self.reader.try_lock() else {
+        let Ok(guard) = self.reader.try_lock() else {
             return false; // someone is about to read; they will notice
         };
+        let reader = &guard.0;
         if reader.has_buffered_bytes() {
             return false;
         }
@@ -338,7 +358,7 @@ impl Connection {
             Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
         };
         let _ = socket.set_nonblocking(false);
-        drop(reader);
+        drop(guard);
         if closed {
             self.fail_all(RpcError::unavailable(format!(
                 "the server at {} closed the idle connection",
@@ -613,7 +633,8 @@ impl Connection {
     /// any more (for the background thread, `my_id == None`), or `until`
     /// passes, or the connection breaks.
     fn lead(&self, my_id: Option<u64>, until: Instant) {
-        let mut reader = lock(&self.reader);
+        let mut guard = lock(&self.reader);
+        let (reader, timeout_now) = &mut *guard;
         loop {
             let now = Instant::now();
             if now >= until {
@@ -621,11 +642,18 @@ impl Connection {
             }
             if !reader.has_buffered_frame() {
                 // The socket timeout is how a blocked read gives up at our
-                // limit. (Zero would mean "forever", hence the max.)
-                let wait = (until - now).max(Duration::from_millis(1));
-                if let Err(e) = reader.get_ref().set_read_timeout(Some(wait)) {
-                    self.fail_all(RpcError::from_io("set_read_timeout", &e));
-                    return;
+                // limit. Setting it is a system call, so round the wait up to
+                // a coarse step and skip the call when the socket already
+                // has that value: back-to-back calls with the same timeout
+                // then make none. (Waking up to a step late is harmless: the
+                // loop checks `until` again.)
+                let wait = round_up(until - now);
+                if *timeout_now != Some(wait) {
+                    if let Err(e) = reader.get_ref().set_read_timeout(Some(wait)) {
+                        self.fail_all(RpcError::from_io("set_read_timeout", &e));
+                        return;
+                    }
+                    *timeout_now = Some(wait);
                 }
             }
             let err = match reader.read_frame() {
