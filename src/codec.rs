@@ -1124,6 +1124,11 @@ macro_rules! tuple {
                             },
                         )+))
                     }
+                    Json::Array(items) => Err(RpcError::invalid_argument(format!(
+                        "expected an array of {} elements, found one of {}",
+                        $n,
+                        items.len()
+                    ))),
                     other => Err(mismatch(concat!("an array of ", $n, " elements"), other)),
                 }
             }

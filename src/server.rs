@@ -36,7 +36,7 @@ use crate::whitelist::Whitelist;
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -131,6 +131,7 @@ pub struct ServerBuilder {
     write_timeout: Duration,
     shutdown_grace: Duration,
     spin: Duration,
+    inline_max: Duration,
     limits: Limits,
     allowed_types: Vec<String>,
     tracer: Option<Tracer>,
@@ -147,6 +148,7 @@ impl Default for ServerBuilder {
             write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
             spin: crate::pool::DEFAULT_SPIN,
+            inline_max: Duration::from_micros(20),
             limits: Limits::default(),
             allowed_types: Vec::new(),
             tracer: None,
@@ -208,6 +210,15 @@ impl ServerBuilder {
     /// a small, busy machine. Default 50 µs.
     pub fn spin(mut self, t: Duration) -> Self {
         self.spin = t;
+        self
+    }
+    /// A method whose calls have proven shorter than this (8 in a row on
+    /// the pool) is then run by the connection's reader itself, with no
+    /// hand-off to a worker; any call that takes longer sends the method
+    /// back to the pool. Zero: always use the pool. Default 20 µs. See
+    /// [`Method`] for the trade-off.
+    pub fn inline_max(mut self, t: Duration) -> Self {
+        self.inline_max = t;
         self
     }
     /// Limits for decoding arguments (lengths, nesting). Default
@@ -393,7 +404,11 @@ impl Server {
         }
         let inner = Arc::new(Inner {
             whitelist: Arc::new(whitelist),
-            table: self.table,
+            table: self
+                .table
+                .into_iter()
+                .map(|(id, handler)| (id, Arc::new(Method::new(handler))))
+                .collect(),
             config: self.config,
             pool,
             shutting_down: AtomicBool::new(false),
@@ -449,7 +464,9 @@ pub struct ServerHandle {
 }
 
 struct Inner {
-    table: HashMap<String, Arc<Handler>>,
+    /// The call table as served: each handler plus what we have learned of
+    /// its speed (see [`Method`]).
+    table: HashMap<String, Arc<Method>>,
     whitelist: Arc<Whitelist>,
     config: ServerBuilder,
     pool: ThreadPool,
@@ -464,6 +481,57 @@ struct Inner {
 /// A connection as the registry keeps it: a handle on its socket (to shut
 /// it) and its reader thread (to join it).
 type OpenConnection = (TcpStream, Option<JoinHandle<()>>);
+
+/// A served method: its handler, and whether it has proven short enough to
+/// run on the connection's reader thread.
+///
+/// # Why run some calls on the reader?
+///
+/// Handing a call from the reader thread to a worker is a thread wake-up,
+/// and on a small virtual machine a wake-up can cost more than the whole
+/// round trip of a small call. A handler like Multiply takes nanoseconds;
+/// waking a worker for it is most of the cost. So a method starts on the
+/// pool (the safe default: a slow call there never holds up its
+/// connection), and after [`PROVEN_FAST`] calls in a row that each finished
+/// within `ServerBuilder::inline_max`, it runs inline on the reader. Any
+/// call slower than that, inline or not, sends it back to the pool.
+///
+/// The price: a method that was fast and suddenly is not (a lock, a slow
+/// disk) holds up the calls behind it on that one connection *once*, for
+/// that one call, before it is moved back. Redis and Netty's event loops
+/// make the same bet, without the way back.
+struct Method {
+    handler: Arc<Handler>,
+    /// Run on the reader thread?
+    inline: AtomicBool,
+    /// Fast calls in a row so far (while on the pool).
+    fast_streak: AtomicU32,
+}
+
+/// Fast calls in a row before a method runs inline.
+const PROVEN_FAST: u32 = 8;
+
+impl Method {
+    fn new(handler: Arc<Handler>) -> Method {
+        Method {
+            handler,
+            inline: AtomicBool::new(false),
+            fast_streak: AtomicU32::new(0),
+        }
+    }
+
+    /// Learn from one call that took `took`.
+    fn observe(&self, took: Duration, inline_max: Duration) {
+        if took <= inline_max && !inline_max.is_zero() {
+            if self.fast_streak.fetch_add(1, Ordering::Relaxed) + 1 >= PROVEN_FAST {
+                self.inline.store(true, Ordering::Relaxed);
+            }
+        } else {
+            self.fast_streak.store(0, Ordering::Relaxed);
+            self.inline.store(false, Ordering::Relaxed);
+        }
+    }
+}
 
 /// One accepted connection, shared by its reader thread and by every call
 /// from it that is running on the pool (they need the writer).
@@ -667,7 +735,14 @@ fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, stream: TcpStream) {
     let _ = stream.set_read_timeout(inner.config.idle_timeout);
     let mut reader = FrameReader::new(stream, inner.config.max_frame_bytes);
     let tracer = &inner.config.tracer;
+    // Responses of calls run inline, waiting to go out together: when
+    // several requests arrived in one read, their answers leave in one write.
+    let mut batch = Vec::new();
     loop {
+        if !batch.is_empty() && !reader.has_buffered_frame() {
+            send_or_close(conn, &batch);
+            batch.clear();
+        }
         trace::emit(tracer, Side::Server, 2, None, || {
             format!("waiting for a request from {}", conn.peer)
         });
@@ -695,7 +770,7 @@ fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, stream: TcpStream) {
                 let _ = conn.writer.send(&out);
                 break;
             }
-            FrameKind::Request | FrameKind::Oneway => dispatch(inner, conn, frame),
+            FrameKind::Request | FrameKind::Oneway => dispatch(inner, conn, frame, &mut batch),
             FrameKind::Ping => {
                 let mut out = Vec::with_capacity(protocol::HEADER_LEN);
                 protocol::control_frame(&mut out, FrameKind::Pong, frame.header.request_id);
@@ -713,6 +788,9 @@ fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, stream: TcpStream) {
             }
         }
     }
+    if !batch.is_empty() {
+        send_or_close(conn, &batch);
+    }
     // Stop writing too once in-flight calls finish: the last Arc<Conn> to go
     // closes the socket. Shutting down the read side now tells the peer
     // nothing more will be read.
@@ -720,8 +798,9 @@ fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, stream: TcpStream) {
 }
 
 /// Server steps 3–4 for one request: parse the envelope, look up the call
-/// id, and queue the call. Answers at once if any of that fails.
-fn dispatch(inner: &Arc<Inner>, conn: &Arc<Conn>, frame: protocol::Frame) {
+/// id, and run the call: here, if its method has proven short (its response
+/// joins `batch`), else on the pool. Answers at once if any of that fails.
+fn dispatch(inner: &Arc<Inner>, conn: &Arc<Conn>, frame: protocol::Frame, batch: &mut Vec<u8>) {
     let received = Instant::now();
     let id = frame.header.request_id;
     let oneway = frame.header.kind == FrameKind::Oneway;
@@ -762,7 +841,7 @@ fn dispatch(inner: &Arc<Inner>, conn: &Arc<Conn>, frame: protocol::Frame) {
         )
     });
     // The call id is resolved before a single argument byte is decoded.
-    let Some(handler) = inner.table.get(head.call_id) else {
+    let Some(method) = inner.table.get(head.call_id) else {
         trace::emit(tracer, Side::Server, 4, None, || {
             format!(
                 "\"{}\" is not in the call table: answering Unimplemented without decoding its arguments",
@@ -783,7 +862,6 @@ fn dispatch(inner: &Arc<Inner>, conn: &Arc<Conn>, frame: protocol::Frame) {
     trace::emit(tracer, Side::Server, 4, None, || {
         format!("found \"{}\" in the call table (call_id_map)", head.call_id)
     });
-    let handler = Arc::clone(handler);
     let deadline = match head.timeout_ms {
         0 => None,
         ms => Some(received + Duration::from_millis(ms.into())),
@@ -802,17 +880,19 @@ fn dispatch(inner: &Arc<Inner>, conn: &Arc<Conn>, frame: protocol::Frame) {
     let args_start = frame.body.len() - head.args.len();
     let body = frame.body;
 
+    if method.inline.load(Ordering::Relaxed) {
+        if let Some(out) = run_call(inner, method, &ctx, &body[args_start..], oneway) {
+            batch.extend_from_slice(&out);
+        }
+        return;
+    }
     let job_inner = Arc::clone(inner);
     let job_conn = Arc::clone(conn);
+    let method = Arc::clone(method);
     let job = Box::new(move || {
-        run_call(
-            &job_inner,
-            &job_conn,
-            &ctx,
-            &*handler,
-            &body[args_start..],
-            oneway,
-        )
+        if let Some(out) = run_call(&job_inner, &method, &ctx, &body[args_start..], oneway) {
+            send_or_close(&job_conn, &out);
+        }
     });
     if inner.pool.try_execute(job).is_err() {
         inner.stats.rejected_busy.fetch_add(1, Ordering::Relaxed);
@@ -827,15 +907,16 @@ fn dispatch(inner: &Arc<Inner>, conn: &Arc<Conn>, frame: protocol::Frame) {
     }
 }
 
-/// Server steps 5–6, on a worker thread: run the handler and reply.
+/// Server steps 5–6, on a worker or on the reader: run the handler and
+/// build the response frame (`None` for oneway calls, which get none).
 fn run_call(
     inner: &Inner,
-    conn: &Conn,
+    method: &Method,
     ctx: &CallContext,
-    handler: &Handler,
     args: &[u8],
     oneway: bool,
-) {
+) -> Option<Vec<u8>> {
+    let handler = &*method.handler;
     let mut out = Vec::with_capacity(64);
     let result = match ctx.deadline {
         // The caller has already given up: running the handler would be
@@ -847,9 +928,11 @@ fn run_call(
         ))),
         _ => {
             let start = protocol::begin_ok_response(&mut out, ctx.codec, ctx.request_id);
+            let began = Instant::now();
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 handler(ctx, args, &mut out)
             }));
+            method.observe(began.elapsed(), inner.config.inline_max);
             match ran {
                 Ok(Ok(())) => {
                     protocol::finish_frame(&mut out, start);
@@ -878,7 +961,7 @@ fn run_call(
         if result.is_err() {
             inner.stats.oneway_failed.fetch_add(1, Ordering::Relaxed);
         }
-        return;
+        return None;
     }
     if let Err(e) = result {
         out.clear();
@@ -891,7 +974,12 @@ fn run_call(
             ctx.request_id
         )
     });
-    if let Err(e) = conn.writer.send(&out) {
+    Some(out)
+}
+
+/// Send response frames on `conn`.
+fn send_or_close(conn: &Conn, out: &[u8]) {
+    if let Err(e) = conn.writer.send(out) {
         // Either the connection is already broken (its reader will notice),
         // or the client has stopped reading and our outbox is full. Never
         // drop a response silently: close the connection, so the caller's
@@ -900,5 +988,50 @@ fn run_call(
         if e.status == Status::ResourceExhausted {
             let _ = conn.writer.stream().shutdown(Shutdown::Both);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn method() -> Method {
+        Method::new(Arc::new(
+            |_: &CallContext, _: &[u8], _: &mut Vec<u8>| Ok(()),
+        ))
+    }
+
+    #[test]
+    fn a_method_runs_inline_only_after_proving_fast_and_leaves_after_one_slow_call() {
+        let m = method();
+        let max = Duration::from_micros(20);
+        for _ in 0..PROVEN_FAST - 1 {
+            m.observe(Duration::from_micros(1), max);
+            assert!(!m.inline.load(Ordering::Relaxed), "not proven yet");
+        }
+        m.observe(Duration::from_micros(1), max);
+        assert!(
+            m.inline.load(Ordering::Relaxed),
+            "proven after {PROVEN_FAST} fast calls"
+        );
+        m.observe(Duration::from_millis(5), max);
+        assert!(
+            !m.inline.load(Ordering::Relaxed),
+            "one slow call sends it back"
+        );
+        // ...and it must prove itself again from zero.
+        for _ in 0..PROVEN_FAST - 1 {
+            m.observe(Duration::from_micros(1), max);
+        }
+        assert!(!m.inline.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn inline_max_zero_never_runs_inline() {
+        let m = method();
+        for _ in 0..100 {
+            m.observe(Duration::ZERO, Duration::ZERO);
+        }
+        assert!(!m.inline.load(Ordering::Relaxed));
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! `examples/python/multiply_client.py` uses nothing but Python's standard
 //! library. These tests start a real server with `Multiply` registered and
-//! run the script against it. If `python3` is not on the PATH, each test
+//! run the script against it, in the binary codec and (with `--json`) in the
+//! JSON codec. If `python3` is not on the PATH, each test
 //! prints that it was skipped and passes: the Rust side of the project must
 //! not depend on Python being installed.
 //!
@@ -184,6 +185,49 @@ fn python_client_reports_the_servers_status_and_message() {
         f.stderr
     );
     assert_eq!(f.stdout, "", "nothing on stdout when the call fails");
+    assert!(
+        f.stderr
+            .contains("INVALID_ARGUMENT (status 3): 100000 * 100000 does not fit in an i32"),
+        "stderr should carry the server's status and message:\n{}",
+        f.stderr
+    );
+}
+
+#[test]
+fn python_client_multiplies_in_json_with_json_flag() {
+    let server = multiply_server();
+    let Some(f) = run_script(
+        "python_client_multiplies_in_json_with_json_flag",
+        &server,
+        &["--json"],
+    ) else {
+        return;
+    };
+    // Same answer as the binary call: the server read `[10,20]` as the
+    // (i32, i32) Multiply takes and answered `200` in JSON.
+    assert_prints(&f, "200");
+    assert_eq!(server.stats().calls_ok, 1);
+}
+
+#[test]
+fn python_client_reports_the_servers_error_in_json_too() {
+    let server = multiply_server();
+    let Some(f) = run_script(
+        "python_client_reports_the_servers_error_in_json_too",
+        &server,
+        &["--json", "100000", "100000"],
+    ) else {
+        return;
+    };
+    // The status and message travel in the binary envelope whatever the
+    // codec, so the error reads exactly as it does in binary.
+    assert_eq!(
+        f.status.code(),
+        Some(1),
+        "expected exit status 1 for a server error.\nstdout:\n{}\nstderr:\n{}",
+        f.stdout,
+        f.stderr
+    );
     assert!(
         f.stderr
             .contains("INVALID_ARGUMENT (status 3): 100000 * 100000 does not fit in an i32"),

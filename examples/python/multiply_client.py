@@ -7,16 +7,23 @@ article's RPC-versus-HTTP table). The comments name the section of
 docs/protocol.md that each step follows ("§3" is section 3 of that page).
 
 Usage:
-    python3 examples/python/multiply_client.py HOST:PORT [L R]
+    python3 examples/python/multiply_client.py HOST:PORT [L R] [--json]
 
 L and R default to 10 and 20, so by default it prints 200. If the server
 answers with an error, it prints the status and message to stderr and exits
 with status 1. Network and protocol problems exit with status 3; bad usage
 exits with status 2.
 
+By default the arguments and the result use the binary codec (codec byte 0,
+§10): two big-endian i32s in, one out. With --json they use the JSON codec
+(codec byte 1, §13): the arguments are the UTF-8 text [L,R], and the result
+is JSON text too (200), read with Python's json module. The envelope around
+them is binary either way, and the output is the same.
+
 tests/interop_python.rs runs this script against a real minirpc server.
 """
 
+import json
 import socket
 import struct
 import sys
@@ -32,6 +39,7 @@ MAGIC = b"MR"
 VERSION = 1
 KIND_REQUEST, KIND_RESPONSE, KIND_ONEWAY, KIND_PING, KIND_PONG = 1, 2, 3, 4, 5
 CODEC_BINARY = 0  # §10
+CODEC_JSON = 1  # §13
 MAX_BODY = 4 * 1024 * 1024  # §3: the default limit, 4 MiB
 
 # §6: the status byte uses gRPC's numbering.
@@ -80,15 +88,18 @@ def encode_string(s):
     return struct.pack(">I", len(b)) + b
 
 
-def request_frame(request_id, call_id, timeout_ms, metadata, args):
-    """§4: the request body, then §3: the header in front of it."""
+def request_frame(request_id, call_id, timeout_ms, metadata, args, codec=CODEC_BINARY):
+    """§4: the request body, then §3: the header in front of it.
+
+    `args` are already encoded in `codec`; the header's codec byte says which.
+    """
     body = encode_string(call_id)  # call id
     body += struct.pack(">I", timeout_ms)  # timeout in ms, 0 = no deadline
     body += struct.pack(">I", len(metadata))  # metadata count
     for key, value in metadata:  # key, value, key, value ...
         body += encode_string(key) + encode_string(value)
     body += args  # the arguments run to the end of the body
-    header = HEADER.pack(MAGIC, VERSION, KIND_REQUEST, CODEC_BINARY, 0, request_id, len(body))
+    header = HEADER.pack(MAGIC, VERSION, KIND_REQUEST, codec, 0, request_id, len(body))
     return header + body
 
 
@@ -142,12 +153,39 @@ def parse_response(body):
 # ---- the call ------------------------------------------------------------------
 
 
-def multiply(host, port, l, r):
+def encode_args(codec, l, r):
+    """The arguments (i32, i32), a tuple, in the chosen codec."""
+    if codec == CODEC_JSON:
+        # §13: a tuple is a JSON array, an integer a plain JSON number: [10,20].
+        return json.dumps([l, r], separators=(",", ":")).encode("utf-8")
+    # §10: a tuple is its fields one after another: two big-endian i32s.
+    return struct.pack(">ii", l, r)
+
+
+def decode_result(codec, result):
+    """The result, an i32, from the chosen codec; ProtocolError if it is not one."""
+    if codec == CODEC_JSON:
+        # §13: the result is UTF-8 JSON text holding one number, e.g. 200.
+        try:
+            value = json.loads(result.decode("utf-8"))
+        except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise ProtocolError("the result is not UTF-8 JSON text: %s" % e)
+        # bool is a subclass of int in Python; a JSON true is not an i32.
+        if type(value) is not int or not -(2**31) <= value < 2**31:
+            raise ProtocolError("the JSON result %r is not an i32" % (value,))
+        return value
+    # §10: the result is one i32, four big-endian bytes, nothing after.
+    if len(result) != 4:
+        raise ProtocolError("result of %d bytes; an i32 is 4" % len(result))
+    (product,) = struct.unpack(">i", result)
+    return product
+
+
+def multiply(host, port, l, r, codec=CODEC_BINARY):
     """Call Multiply(l, r) and return the product; raise RpcError if the server refuses."""
-    # §10: the arguments (i32, i32) are a tuple, so two big-endian i32s, nothing between.
-    args = struct.pack(">ii", l, r)
+    args = encode_args(codec, l, r)
     # §4: timeout 10000 ms, no metadata, as the default minirpc client sends.
-    frame = request_frame(REQUEST_ID, "Multiply", int(TIMEOUT_S * 1000), [], args)
+    frame = request_frame(REQUEST_ID, "Multiply", int(TIMEOUT_S * 1000), [], args, codec)
 
     deadline = time.monotonic() + TIMEOUT_S
     # §12 step 1: a socket with a timeout, so that no read waits forever.
@@ -156,7 +194,7 @@ def multiply(host, port, l, r):
         # §12 step 6: read frames until our answer arrives. Every read is
         # bounded by the deadline, so this loop is too.
         while True:
-            kind, codec, request_id, body = read_frame(sock, deadline)
+            kind, resp_codec, request_id, body = read_frame(sock, deadline)
             if kind == KIND_PING:
                 # §7: answer a ping with a pong carrying the same id and an empty body.
                 sock.sendall(HEADER.pack(MAGIC, VERSION, KIND_PONG, CODEC_BINARY, 0, request_id, 0))
@@ -173,13 +211,10 @@ def multiply(host, port, l, r):
                 raise ProtocolError("response for request id %d; we sent only id %d" % (request_id, REQUEST_ID))
             if status != 0:
                 raise RpcError(status, message)  # §5: no result unless status is 0
-            if codec != CODEC_BINARY:
-                raise ProtocolError("response in codec %d; we asked for %d (binary)" % (codec, CODEC_BINARY))
-            # §10: the result is one i32, four big-endian bytes, nothing after.
-            if len(result) != 4:
-                raise ProtocolError("result of %d bytes; an i32 is 4" % len(result))
-            (product,) = struct.unpack(">i", result)
-            return product
+            # §3: the server answers in the codec of the request.
+            if resp_codec != codec:
+                raise ProtocolError("response in codec %d; we asked for %d" % (resp_codec, codec))
+            return decode_result(codec, result)
 
 
 def parse_address(text):
@@ -193,7 +228,10 @@ def parse_address(text):
 
 
 def main(argv):
-    usage = "usage: python3 %s HOST:PORT [L R]" % argv[0]
+    usage = "usage: python3 %s HOST:PORT [L R] [--json]" % argv[0]
+    # --json may stand anywhere after the script name; the rest are positional.
+    codec = CODEC_JSON if "--json" in argv[1:] else CODEC_BINARY
+    argv = [argv[0]] + [a for a in argv[1:] if a != "--json"]
     if len(argv) not in (2, 4):
         print(usage, file=sys.stderr)
         return 2
@@ -208,7 +246,7 @@ def main(argv):
             print("%d does not fit in an i32, the type Multiply takes" % v, file=sys.stderr)
             return 2
     try:
-        print(multiply(host, port, l, r))
+        print(multiply(host, port, l, r, codec))
     except RpcError as e:
         print("server error: %s" % e, file=sys.stderr)
         return 1

@@ -1,0 +1,481 @@
+//! Measure minirpc against the floor, and print the numbers.
+//!
+//! Article: RPC与HTTP › 性能. Run it with
+//!
+//! ```text
+//! cargo run --release --example bench_report
+//! ```
+//!
+//! (in release mode: a debug build measures the compiler, not the design).
+//! It takes well under a minute and needs no criterion: a reader can check
+//! every claim of the docs about speed on their own machine.
+//!
+//! The floor is a hand-written blocking ping-pong over raw `std::net` TCP
+//! that sends frames of exactly the sizes minirpc's Multiply(10, 20) request
+//! and response have. No framework built on blocking sockets and threads can
+//! beat it, so "minirpc / raw" is the price of everything minirpc adds:
+//! request ids, the call table, the worker pool, encoding and decoding.
+//!
+//! The criterion versions of these measurements are `benches/rpc.rs` and
+//! `benches/codec.rs`.
+
+use minirpc::codec::{self, CodecId, Encode};
+use minirpc::protocol::{self, FrameKind};
+use minirpc::{Client, Limits, Server, ServerHandle};
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Barrier};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Round trips timed one by one for the latency percentiles, per side.
+const LATENCY_SAMPLES: usize = 20_000;
+/// The latency samples are taken in this many rounds, alternating minirpc
+/// and raw TCP with fresh servers, so a change in the machine's load (or
+/// where the scheduler puts the threads) falls on both sides alike.
+const LATENCY_ROUNDS: usize = 4;
+/// Round trips run (and thrown away) at the start of each round, so the
+/// connection, caches and the CPU's frequency have settled.
+const WARMUP: usize = 500;
+/// Calls each thread makes in one throughput run.
+const CALLS_PER_THREAD: usize = 2_000;
+/// Throughput runs per configuration; the median is printed.
+const THROUGHPUT_RUNS: usize = 3;
+/// Encodes and decodes timed for the codec numbers.
+const CODEC_ROUNDS: u32 = 200_000;
+
+fn main() {
+    let (req_len, resp_len) = multiply_frame_sizes();
+    println!("minirpc bench_report: minirpc vs a raw TCP ping-pong (the floor)");
+    println!(
+        "  (server workers spin {:?} before sleeping; change with --spin-us N)",
+        spin()
+    );
+    println!();
+    println!("  latency     one caller, one connection, one call at a time. p50 is the");
+    println!("              median round trip, p99 the time 99% of calls beat.");
+    println!(
+        "              {LATENCY_SAMPLES} timed round trips each, in {LATENCY_ROUNDS} rounds alternating"
+    );
+    println!("              minirpc and raw (fresh servers, {WARMUP} untimed calls first).");
+    println!("  throughput  N threads calling as fast as they can, {CALLS_PER_THREAD} calls each;");
+    println!("              minirpc: N threads share ONE Client (one TCP connection);");
+    println!("              raw: N threads, each with its OWN connection and server thread.");
+    println!("              Median of {THROUGHPUT_RUNS} runs, in calls per second.");
+    println!("  ratio       minirpc / raw. For latency, lower is better (1.00 = as fast as");
+    println!("              raw TCP); for throughput, higher is better (1.00 = as fast).");
+    println!("  codec       an Order (id, user, 5 items, a note) in the binary codec:");
+    println!("              nanoseconds per encode (into a reused Vec) and per decode.");
+    println!("  caveat      on a virtual machine, waking a thread on an idle vCPU can cost");
+    println!("              more than the round trip itself, so latency can swing several-fold");
+    println!("              between runs; run it twice and compare.");
+    println!();
+    println!(
+        "  frames: Multiply request {req_len} bytes, response {resp_len} bytes \
+         (the raw ping-pong sends a 4-byte length + the same number of bytes)"
+    );
+    println!(
+        "  machine: {} hardware threads",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!();
+
+    // ---- latency ----
+    let per_round = LATENCY_SAMPLES / LATENCY_ROUNDS;
+    let mut rpc_samples = Vec::with_capacity(LATENCY_SAMPLES);
+    let mut raw_samples = Vec::with_capacity(LATENCY_SAMPLES);
+    for _ in 0..LATENCY_ROUNDS {
+        {
+            let server = multiply_server();
+            let client = Client::connect(server.local_addr()).expect("connect");
+            time_each(per_round, &mut rpc_samples, || multiply(&client));
+            drop(client);
+            server.shutdown();
+        }
+        {
+            let server = RawServer::start(1, resp_len);
+            let mut conn = server.connect();
+            let request = message(req_len);
+            time_each(per_round, &mut raw_samples, || conn.round_trip(&request));
+            drop(conn);
+            server.join();
+        }
+    }
+    let (rpc_p50, rpc_p99) = p50_p99(&mut rpc_samples);
+    let (raw_p50, raw_p99) = p50_p99(&mut raw_samples);
+    println!("latency (request-response, 1 caller)        p50          p99");
+    println!(
+        "  minirpc Multiply                     {:>9.1} µs  {:>9.1} µs",
+        micros(rpc_p50),
+        micros(rpc_p99)
+    );
+    println!(
+        "  raw TCP ping-pong                    {:>9.1} µs  {:>9.1} µs",
+        micros(raw_p50),
+        micros(raw_p99)
+    );
+    println!(
+        "  ratio minirpc / raw                  {:>9.2}     {:>9.2}",
+        ratio(rpc_p50, raw_p50),
+        ratio(rpc_p99, raw_p99)
+    );
+    println!();
+
+    // ---- throughput ----
+    println!("throughput                                  minirpc        raw TCP    minirpc / raw");
+    for &n in &[8usize, 64] {
+        let rpc = {
+            let server = multiply_server();
+            let client = Arc::new(Client::connect(server.local_addr()).expect("connect"));
+            let mut callers: Vec<Arc<Client>> = (0..n).map(|_| Arc::clone(&client)).collect();
+            // Warm up: every thread makes a few calls first.
+            run_parallel(&mut callers, 50, |c| multiply(c));
+            let rate = median_rate(n, || {
+                run_parallel(&mut callers, CALLS_PER_THREAD, |c| multiply(c))
+            });
+            drop(callers);
+            drop(client);
+            server.shutdown();
+            rate
+        };
+        let raw = {
+            let server = RawServer::start(n, resp_len);
+            let mut conns: Vec<RawConn> = (0..n).map(|_| server.connect()).collect();
+            let request = message(req_len);
+            run_parallel(&mut conns, 50, |c| c.round_trip(&request));
+            let rate = median_rate(n, || {
+                run_parallel(&mut conns, CALLS_PER_THREAD, |c| c.round_trip(&request))
+            });
+            drop(conns);
+            server.join();
+            rate
+        };
+        println!(
+            "  {n:>2} callers (one Client) vs {n:>2} conns  {:>9.0}/s   {:>9.0}/s   {:>9.2}",
+            rpc,
+            raw,
+            rpc / raw
+        );
+    }
+    println!();
+
+    // ---- codec ----
+    let order = sample_order();
+    let bytes = codec::to_bytes(&order);
+    let back: Order = codec::from_bytes(&bytes, Limits::default()).expect("round trip");
+    assert_eq!(back, order);
+    let mut out = Vec::with_capacity(bytes.len());
+    let encode_ns = time_per_op(CODEC_ROUNDS, || {
+        out.clear();
+        black_box(&order).encode(&mut out);
+        black_box(&out);
+    });
+    let decode_ns = time_per_op(CODEC_ROUNDS, || {
+        let o: Order = codec::from_bytes(black_box(&bytes), Limits::default()).unwrap();
+        black_box(o);
+    });
+    println!("codec (Order, binary)");
+    println!(
+        "  encoded size                         {:>9} bytes",
+        bytes.len()
+    );
+    println!("  encode                               {encode_ns:>9.1} ns");
+    println!("  decode                               {decode_ns:>9.1} ns");
+    println!(
+        "  encode + decode                      {:>9.1} ns",
+        encode_ns + decode_ns
+    );
+}
+
+// ---- measuring ------------------------------------------------------------------
+
+/// Run `op` `WARMUP` times untimed, then `n` times, timing each call into
+/// `samples`.
+fn time_each(n: usize, samples: &mut Vec<Duration>, mut op: impl FnMut()) {
+    for _ in 0..WARMUP {
+        op();
+    }
+    for _ in 0..n {
+        let start = Instant::now();
+        op();
+        samples.push(start.elapsed());
+    }
+}
+
+/// The median and the 99th percentile of `samples`.
+fn p50_p99(samples: &mut [Duration]) -> (Duration, Duration) {
+    samples.sort_unstable();
+    (percentile(samples, 50.0), percentile(samples, 99.0))
+}
+
+/// The `p`th percentile of sorted `samples` (nearest rank).
+fn percentile(samples: &[Duration], p: f64) -> Duration {
+    let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
+    samples[rank.clamp(1, samples.len()) - 1]
+}
+
+/// Run `run` (which makes `threads × CALLS_PER_THREAD` calls) several times
+/// and return the median rate in calls per second.
+fn median_rate(threads: usize, mut run: impl FnMut() -> Duration) -> f64 {
+    let calls = (threads * CALLS_PER_THREAD) as f64;
+    let mut rates: Vec<f64> = (0..THROUGHPUT_RUNS)
+        .map(|_| calls / run().as_secs_f64())
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
+}
+
+/// Run one thread per element of `states`, each doing `per_thread`
+/// operations `op(its state)`, all released together by a barrier. Returns
+/// the time from the release until the last thread finished.
+fn run_parallel<S: Send>(
+    states: &mut [S],
+    per_thread: usize,
+    op: impl Fn(&mut S) + Sync,
+) -> Duration {
+    let barrier = Barrier::new(states.len() + 1);
+    let start = std::thread::scope(|s| {
+        for state in states.iter_mut() {
+            let (barrier, op) = (&barrier, &op);
+            s.spawn(move || {
+                barrier.wait();
+                for _ in 0..per_thread {
+                    op(state);
+                }
+            });
+        }
+        barrier.wait();
+        Instant::now()
+        // Leaving the scope joins every thread, so `elapsed` below
+        // includes the slowest one.
+    });
+    start.elapsed()
+}
+
+/// Average nanoseconds per call of `op` over `rounds` calls (after a tenth
+/// as many untimed ones).
+fn time_per_op(rounds: u32, mut op: impl FnMut()) -> f64 {
+    for _ in 0..rounds / 10 {
+        op();
+    }
+    let start = Instant::now();
+    for _ in 0..rounds {
+        op();
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(rounds)
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+// ---- minirpc ----------------------------------------------------------------------
+
+/// The server workers' spin time: `--spin-us N` on the command line, else
+/// minirpc's default (see `ServerBuilder::spin` and docs/04-transport.md).
+fn spin() -> Duration {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--spin-us")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .map_or(minirpc::pool::DEFAULT_SPIN, Duration::from_micros)
+}
+
+fn multiply_server() -> ServerHandle {
+    let mut server = Server::builder().spin(spin()).build();
+    server.register("Multiply", |(l, r): (i32, i32)| Ok(l * r));
+    server.serve("127.0.0.1:0").expect("bind 127.0.0.1:0")
+}
+
+fn multiply(client: &Client) {
+    let y: i32 = client
+        .call("Multiply", &(10i32, 20i32))
+        .expect("Multiply call");
+    assert_eq!(y, 200);
+}
+
+/// The sizes of minirpc's real Multiply(10, 20) request and response frames,
+/// built with the functions the client and server use (46 and 27 bytes
+/// today), so the raw ping-pong moves exactly as many bytes.
+fn multiply_frame_sizes() -> (usize, usize) {
+    let timeout_ms = 10_000; // the client's default call timeout
+    let mut req = Vec::new();
+    let start = protocol::begin_request(
+        &mut req,
+        FrameKind::Request,
+        CodecId::Binary,
+        1,
+        "Multiply",
+        timeout_ms,
+        &[],
+    );
+    (10i32, 20i32).encode(&mut req);
+    protocol::finish_frame(&mut req, start);
+
+    let mut resp = Vec::new();
+    let start = protocol::begin_ok_response(&mut resp, CodecId::Binary, 1);
+    200i32.encode(&mut resp);
+    protocol::finish_frame(&mut resp, start);
+    (req.len(), resp.len())
+}
+
+// ---- the raw TCP floor ------------------------------------------------------------
+
+/// A ping-pong server over plain `std::net`: one thread per connection, each
+/// reading `u32 length + payload` and answering `u32 length + reply_len
+/// bytes`. It accepts exactly `connections` connections and then stops
+/// accepting; each connection thread ends when its client hangs up.
+struct RawServer {
+    addr: SocketAddr,
+    acceptor: Option<JoinHandle<Vec<JoinHandle<()>>>>,
+}
+
+impl RawServer {
+    fn start(connections: usize, reply_len: usize) -> RawServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local_addr");
+        let acceptor = std::thread::spawn(move || {
+            let mut threads = Vec::with_capacity(connections);
+            for _ in 0..connections {
+                let (stream, _) = listener.accept().expect("accept");
+                stream.set_nodelay(true).expect("TCP_NODELAY");
+                // A safety net so a vanished client cannot park a thread forever.
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+                threads.push(std::thread::spawn(move || serve_raw(stream, reply_len)));
+            }
+            threads
+        });
+        RawServer {
+            addr,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// Open one client connection (TCP_NODELAY on).
+    fn connect(&self) -> RawConn {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        RawConn {
+            stream,
+            buf: Vec::with_capacity(256),
+        }
+    }
+
+    /// Wait for every connection thread. Drop the clients first.
+    fn join(mut self) {
+        if let Some(acceptor) = self.acceptor.take() {
+            for t in acceptor.join().expect("acceptor") {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// Read one `u32 length + payload` message into `buf` (leaving it as
+/// exactly the payload), with as few `read` calls as the data allows
+/// (usually one). Returns false when the peer closed the connection.
+fn read_msg(stream: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    buf.clear();
+    let mut chunk = [0u8; 256];
+    let mut want = 4;
+    let mut have_len = false;
+    while buf.len() < want {
+        let n = match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if !have_len && buf.len() >= 4 {
+            want = 4 + u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
+            have_len = true;
+        }
+    }
+    buf.drain(..4);
+    true
+}
+
+/// `u32 length + len bytes`, ready to send as one write.
+fn message(len: usize) -> Vec<u8> {
+    let mut m = (len as u32).to_be_bytes().to_vec();
+    m.resize(4 + len, 0xab);
+    m
+}
+
+fn serve_raw(mut stream: TcpStream, reply_len: usize) {
+    let reply = message(reply_len);
+    let mut buf = Vec::with_capacity(256);
+    while read_msg(&mut stream, &mut buf) {
+        if stream.write_all(&reply).is_err() {
+            return;
+        }
+    }
+}
+
+/// One client connection of the raw ping-pong.
+struct RawConn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawConn {
+    /// One round trip: send `request`, wait for the whole reply.
+    fn round_trip(&mut self, request: &[u8]) {
+        self.stream.write_all(request).expect("raw write");
+        assert!(
+            read_msg(&mut self.stream, &mut self.buf),
+            "raw server closed"
+        );
+        black_box(&self.buf);
+    }
+}
+
+// ---- the codec's message ------------------------------------------------------------
+
+minirpc::record! {
+    /// One line of an order.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Item {
+        /// Stock-keeping unit, 8 characters.
+        pub sku: String,
+        /// How many.
+        pub qty: u32,
+        /// Unit price in cents.
+        pub price_cents: u64,
+    }
+}
+
+minirpc::record! {
+    /// A customer's order: a typical business message.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Order {
+        /// Order number.
+        pub id: u64,
+        /// Who ordered, 12 characters.
+        pub user: String,
+        /// Five lines.
+        pub items: Vec<Item>,
+        /// A free-text note, 17 characters.
+        pub note: Option<String>,
+    }
+}
+
+fn sample_order() -> Order {
+    Order {
+        id: 1_234_567_890,
+        user: "alice.zhang1".to_owned(), // 12 chars
+        items: (0..5)
+            .map(|i| Item {
+                sku: format!("SKU-{i:04}"), // 8 chars
+                qty: i + 1,
+                price_cents: 1999 + 100 * u64::from(i),
+            })
+            .collect(),
+        note: Some("leave at the door".to_owned()), // 17 chars
+    }
+}
