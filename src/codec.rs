@@ -298,25 +298,39 @@ impl<'a> Reader<'a> {
     }
 
     /// How many bytes are left to read.
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
     /// The next `n` bytes, or an error naming what we were reading.
+    ///
+    /// (The small methods here are `#[inline]` and their error messages are
+    /// built in separate `#[cold]` functions: decoding calls them for every
+    /// field, and without inlining across crates the call overhead alone
+    /// cost as much as the work.)
+    #[inline]
     pub fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], RpcError> {
         if n > self.remaining() {
-            return Err(RpcError::invalid_argument(format!(
-                "truncated input: {what} needs {n} bytes at offset {} but only {} remain",
-                self.pos,
-                self.remaining()
-            )));
+            return Err(self.truncated(n, what));
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
         Ok(s)
     }
 
+    #[cold]
+    #[inline(never)]
+    fn truncated(&self, n: usize, what: &str) -> RpcError {
+        RpcError::invalid_argument(format!(
+            "truncated input: {what} needs {n} bytes at offset {} but only {} remain",
+            self.pos,
+            self.remaining()
+        ))
+    }
+
     /// Exactly `N` bytes as an array (for fixed-width numbers).
+    #[inline]
     pub fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], RpcError> {
         let s = self.take(N, what)?;
         let mut a = [0u8; N];
@@ -327,61 +341,75 @@ impl<'a> Reader<'a> {
     /// A u32 length prefix counting bytes (a string's), checked against the
     /// bytes left and [`Limits::max_len`] before the caller allocates
     /// anything for it.
+    #[inline]
     pub fn len(&mut self, what: &str) -> Result<usize, RpcError> {
         let at = self.pos;
         let n = u32::from_be_bytes(self.array::<4>(what)?) as usize;
-        if n > self.limits.max_len {
-            return Err(RpcError::invalid_argument(format!(
-                "{what} at offset {at} claims {n} elements, over the limit of {} (see Limits::max_len)",
-                self.limits.max_len
-            )));
-        }
-        if n > self.remaining() {
-            return Err(RpcError::invalid_argument(format!(
-                "{what} at offset {at} claims {n} elements but only {} bytes remain",
-                self.remaining()
-            )));
+        if n > self.limits.max_len || n > self.remaining() {
+            return Err(self.bad_len(what, at, n, 1));
         }
         Ok(n)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_len(&self, what: &str, at: usize, n: usize, min_each: usize) -> RpcError {
+        if n > self.limits.max_len {
+            RpcError::invalid_argument(format!(
+                "{what} at offset {at} claims {n} elements, over the limit of {} (see Limits::max_len)",
+                self.limits.max_len
+            ))
+        } else if min_each > 1 {
+            RpcError::invalid_argument(format!(
+                "{what} at offset {at} claims {n} elements (at least {} bytes) but only {} bytes remain",
+                n.saturating_mul(min_each),
+                self.remaining()
+            ))
+        } else {
+            RpcError::invalid_argument(format!(
+                "{what} at offset {at} claims {n} elements but only {} bytes remain",
+                self.remaining()
+            ))
+        }
     }
 
     /// A u32 element count for a sequence whose elements take at least
     /// `min_each` bytes: checked against [`Limits::max_len`] and against the
     /// bytes left (`count * min_each` must fit), before anything is reserved.
     /// Zero-sized elements (`()`) are bounded by `max_len` alone.
+    #[inline]
     pub fn seq_len(&mut self, what: &str, min_each: usize) -> Result<usize, RpcError> {
         let at = self.pos;
         let n = u32::from_be_bytes(self.array::<4>(what)?) as usize;
-        if n > self.limits.max_len {
-            return Err(RpcError::invalid_argument(format!(
-                "{what} at offset {at} claims {n} elements, over the limit of {} (see Limits::max_len)",
-                self.limits.max_len
-            )));
-        }
         let needed = n.saturating_mul(min_each);
-        if needed > self.remaining() {
-            return Err(RpcError::invalid_argument(format!(
-                "{what} at offset {at} claims {n} elements (at least {needed} bytes) but only {} bytes remain",
-                self.remaining()
-            )));
+        if n > self.limits.max_len || needed > self.remaining() {
+            return Err(self.bad_len(what, at, n, min_each));
         }
         Ok(n)
     }
 
     /// Enter one level of nesting; fails past [`Limits::max_depth`]. Pair
     /// with [`Reader::leave`].
+    #[inline]
     pub fn enter(&mut self, what: &str) -> Result<(), RpcError> {
         self.depth += 1;
         if self.depth > self.limits.max_depth {
-            return Err(RpcError::invalid_argument(format!(
-                "{what} nested deeper than {} levels (see Limits::max_depth)",
-                self.limits.max_depth
-            )));
+            return Err(self.too_deep(what));
         }
         Ok(())
     }
 
+    #[cold]
+    #[inline(never)]
+    fn too_deep(&self, what: &str) -> RpcError {
+        RpcError::invalid_argument(format!(
+            "{what} nested deeper than {} levels (see Limits::max_depth)",
+            self.limits.max_depth
+        ))
+    }
+
     /// Leave one level of nesting.
+    #[inline]
     pub fn leave(&mut self) {
         self.depth = self.depth.saturating_sub(1);
     }
