@@ -99,6 +99,9 @@ pub(crate) struct State {
 /// Work to do after the state lock is released: waking an executor or
 /// running a callback must never happen while we hold the lock.
 enum Deferred {
+    /// Wake a blocked caller. Done after the lock is released, so the
+    /// woken thread does not run straight into the lock we still hold.
+    Notify(Arc<Condvar>),
     Wake(Waker),
     Run(RawCallback, Result<Frame, RpcError>),
 }
@@ -160,8 +163,7 @@ impl State {
         match &mut w.waiter {
             Waiter::Thread(cv) => {
                 w.result = Some(result);
-                cv.notify_one();
-                None
+                Some(Deferred::Notify(Arc::clone(cv)))
             }
             Waiter::Future(waker) => {
                 w.result = Some(result);
@@ -219,13 +221,22 @@ pub(crate) struct Heartbeat {
     pub(crate) misses: u32,
 }
 
+/// What the leader holds while it reads.
+struct ReaderState {
+    frames: FrameReader<TcpStream>,
+    /// The read timeout the socket has now (see `lead`).
+    timeout_now: Option<Duration>,
+    /// Frames read but not yet routed (kept to reuse its allocation).
+    batch: Vec<Frame>,
+}
+
 /// One TCP connection to the server.
 pub(crate) struct Connection {
     pub(crate) peer: SocketAddr,
     writer: FrameWriter,
     /// Only the leader locks this, so it is never contended. Beside the
     /// reader: the read timeout the socket has now (see `lead`).
-    reader: Mutex<(FrameReader<TcpStream>, Option<Duration>)>,
+    reader: Mutex<ReaderState>,
     state: Mutex<State>,
     /// The background thread sleeps here.
     background: Condvar,
@@ -289,7 +300,11 @@ impl Connection {
         let conn = Arc::new(Connection {
             peer,
             writer: FrameWriter::new(stream, 8 * config.max_frame_bytes.max(1 << 20)),
-            reader: Mutex::new((FrameReader::new(read_half, config.max_frame_bytes), None)),
+            reader: Mutex::new(ReaderState {
+                frames: FrameReader::new(read_half, config.max_frame_bytes),
+                timeout_now: None,
+                batch: Vec::new(),
+            }),
             state: Mutex::new(State {
                 pending: HashMap::new(),
                 leader: false,
@@ -343,7 +358,7 @@ impl Connection {
         let Ok(guard) = self.reader.try_lock() else {
             return false; // someone is about to read; they will notice
         };
-        let reader = &guard.0;
+        let reader = &guard.frames;
         if reader.has_buffered_bytes() {
             return false;
         }
@@ -634,7 +649,11 @@ impl Connection {
     /// passes, or the connection breaks.
     fn lead(&self, my_id: Option<u64>, until: Instant) {
         let mut guard = lock(&self.reader);
-        let (reader, timeout_now) = &mut *guard;
+        let ReaderState {
+            frames: reader,
+            timeout_now,
+            batch,
+        } = &mut *guard;
         loop {
             let now = Instant::now();
             if now >= until {
@@ -658,18 +677,18 @@ impl Connection {
             }
             let err = match reader.read_frame() {
                 Ok(frame) => {
-                    if self.route(frame, my_id) {
-                        // Before leaving, hand out the responses already in
-                        // our buffer: no system call needed, and each one
-                        // routed here is one less reader hand-off.
-                        while reader.has_buffered_frame() {
-                            match reader.read_frame() {
-                                Ok(f) => {
-                                    self.route(f, my_id);
-                                }
-                                Err(_) => break,
-                            }
+                    // Take every frame that is already buffered too (no
+                    // system call), and route them all under one lock.
+                    batch.push(frame);
+                    while reader.has_buffered_frame() {
+                        match reader.read_frame() {
+                            Ok(f) => batch.push(f),
+                            // A bad frame stays in the buffer; the next read
+                            // reports it.
+                            Err(_) => break,
                         }
+                    }
+                    if self.route(batch, my_id) {
                         return;
                     }
                     continue;
@@ -691,40 +710,41 @@ impl Connection {
         }
     }
 
-    /// Hand one frame to whoever waits for it. Returns true when the leader
-    /// should stop reading: its own response arrived, or (for the background
-    /// reader) nothing needs it any more.
-    fn route(&self, frame: Frame, my_id: Option<u64>) -> bool {
-        let id = frame.header.request_id;
+    /// Hand each frame in `frames` (emptied) to whoever waits for it, under
+    /// one lock; wake them after releasing it. Returns true when the leader
+    /// should stop reading: its own response arrived, or (for the
+    /// background reader) nothing needs it any more.
+    fn route(&self, frames: &mut Vec<Frame>, my_id: Option<u64>) -> bool {
+        let mut deferred = Vec::new();
+        let mut pongs = Vec::new();
+        let mut connection_error = None;
         let mut st = lock(&self.state);
         st.last_heard = Instant::now();
         st.ping_sent = None;
         st.last_ping = None;
-        let mut deferred = None;
-        match frame.header.kind {
-            FrameKind::Response if id == 0 => {
-                // A connection-level error: the server is about to close.
-                let err = match ResponseHead::parse(&frame.body) {
-                    Ok(h) => RpcError::new(h.status, h.message.to_owned()),
-                    Err(e) => e,
-                };
-                drop(st);
-                self.fail_all(err);
-                return true;
+        for frame in frames.drain(..) {
+            let id = frame.header.request_id;
+            match frame.header.kind {
+                FrameKind::Response if id == 0 => {
+                    // A connection-level error: the server is about to close.
+                    connection_error = Some(match ResponseHead::parse(&frame.body) {
+                        Ok(h) => RpcError::new(h.status, h.message.to_owned()),
+                        Err(e) => e,
+                    });
+                }
+                // A response whose caller timed out and left finds no entry
+                // and is dropped quietly.
+                FrameKind::Response => match st.complete(id, Ok(frame)) {
+                    // The leader is awake already: no need to notify it.
+                    Some(Deferred::Notify(_)) if Some(id) == my_id => {}
+                    Some(d) => deferred.push(d),
+                    None => {}
+                },
+                FrameKind::Ping => pongs.push(id),
+                // Pongs only matter as signs of life (noted above); servers
+                // send no requests.
+                FrameKind::Pong | FrameKind::Request | FrameKind::Oneway => {}
             }
-            // A response whose caller timed out and left finds no entry
-            // and is dropped quietly.
-            FrameKind::Response => deferred = st.complete(id, Ok(frame)),
-            FrameKind::Ping => {
-                drop(st);
-                let mut out = Vec::with_capacity(protocol::HEADER_LEN);
-                protocol::control_frame(&mut out, FrameKind::Pong, id);
-                let _ = self.writer.send(&out);
-                st = lock(&self.state);
-            }
-            // Pongs only matter as signs of life (noted above); servers send
-            // no requests.
-            FrameKind::Pong | FrameKind::Request | FrameKind::Oneway => {}
         }
         let stop = match my_id {
             Some(mine) => st.pending.get(&mine).is_none_or(|w| w.result.is_some()),
@@ -738,12 +758,24 @@ impl Connection {
             }
         };
         drop(st);
-        self.run_deferred(deferred);
+        for d in deferred {
+            self.run_deferred(Some(d));
+        }
+        for id in pongs {
+            let mut out = Vec::with_capacity(protocol::HEADER_LEN);
+            protocol::control_frame(&mut out, FrameKind::Pong, id);
+            let _ = self.writer.send(&out);
+        }
+        if let Some(e) = connection_error {
+            self.fail_all(e);
+            return true;
+        }
         stop
     }
 
     fn run_deferred(&self, d: Option<Deferred>) {
         match d {
+            Some(Deferred::Notify(cv)) => cv.notify_one(),
             Some(Deferred::Wake(w)) => w.wake(),
             Some(Deferred::Run(f, r)) => self.callbacks.run(f, r),
             None => {}
