@@ -6,7 +6,7 @@
 //! **the bytes carry no type information; the types live in the code on both
 //! sides**, so the encoding is small and fast, and decoding can only ever
 //! build the type the receiver asked for (which is also what makes it safe,
-//! see chapter 12 of the docs).
+//! see the whitelist part of chapter 03 of the docs).
 //!
 //! # The layout
 //!
@@ -529,7 +529,7 @@ macro_rules! integer {
 integer!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128);
 
 // JSON has no NaN or infinities; minirpc writes them as the strings "NaN",
-// "Infinity" and "-Infinity" (as JavaScript's JSON5 and many libraries do)
+// "Infinity" and "-Infinity" (as Protocol Buffers' JSON mapping does)
 // and reads them back.
 macro_rules! float {
     ($($t:ty),*) => {$(

@@ -15,11 +15,12 @@
 //!   0       2       3       4       5       6                              14              18
 //!   +-------+-------+-------+-------+-------+------------------------------+---------------+
 //!   | magic |version| kind  | codec | flags |          request id          |  body length  |
-//!   | "MR"  |   1   |1..=5  | 0 = binary  0 |      u64, big-endian         | u32, big-end. |
+//!   | "MR"  |   1   | 1..=5 | 0 / 1 |   0   |      u64, big-endian         | u32, big-end. |
 //!   +-------+-------+-------+-------+-------+------------------------------+---------------+
 //!
-//!   kind: 1 request   2 response   3 oneway (a request that gets no response)
-//!         4 ping      5 pong       (empty bodies; a pong echoes the ping's id)
+//!   kind:  1 request   2 response   3 oneway (a request that gets no response)
+//!          4 ping      5 pong       (empty bodies; a pong echoes the ping's id)
+//!   codec: 0 binary (crate::codec)  1 JSON (crate::json)
 //! ```
 //!
 //! The request id is chosen by the client; the response carries the same id.
