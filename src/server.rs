@@ -24,7 +24,10 @@
 //!
 //! Because handlers run on the pool, not on the reader, a slow call does
 //! not hold up the calls behind it on the same connection: their responses
-//! simply leave first, matched to their callers by request id.
+//! simply leave first, matched to their callers by request id. (One
+//! exception, for speed: a method that has proven very short runs on the
+//! reader itself, with no thread hand-off; see `Method` below for the
+//! policy and its price.)
 
 use crate::codec::{self, CodecId, DeclaredTypes, Decode, Encode, JsonCx, Limits};
 use crate::error::{RpcError, Status};
@@ -497,15 +500,21 @@ type OpenConnection = (TcpStream, Option<JoinHandle<()>>);
 /// call slower than that, inline or not, sends it back to the pool.
 ///
 /// The price: a method that was fast and suddenly is not (a lock, a slow
-/// disk) holds up the calls behind it on that one connection *once*, for
-/// that one call, before it is moved back. Redis and Netty's event loops
-/// make the same bet, without the way back.
+/// disk) holds up everything behind it on that one connection *once*, for
+/// that one call: the requests queued behind it, the responses already
+/// batched, and the answers to the client's heartbeat pings (so a call that
+/// turns slow for longer than the client's heartbeat allowance, 5 s + 3 ×
+/// 5 s by default, makes that client drop the connection). Then the method
+/// moves to the pool for good. Redis and Netty's event loops make the same
+/// bet, without the way back.
 struct Method {
     handler: Arc<Handler>,
     /// Run on the reader thread?
     inline: AtomicBool,
     /// Fast calls in a row so far (while on the pool).
     fast_streak: AtomicU32,
+    /// Was slow once: stays on the pool for good.
+    demoted: AtomicBool,
 }
 
 /// Fast calls in a row before a method runs inline.
@@ -517,17 +526,23 @@ impl Method {
             handler,
             inline: AtomicBool::new(false),
             fast_streak: AtomicU32::new(0),
+            demoted: AtomicBool::new(false),
         }
     }
 
     /// Learn from one call that took `took`.
     fn observe(&self, took: Duration, inline_max: Duration) {
         if took <= inline_max && !inline_max.is_zero() {
-            if self.fast_streak.fetch_add(1, Ordering::Relaxed) + 1 >= PROVEN_FAST {
+            if self.fast_streak.fetch_add(1, Ordering::Relaxed) + 1 >= PROVEN_FAST
+                && !self.demoted.load(Ordering::Relaxed)
+            {
                 self.inline.store(true, Ordering::Relaxed);
             }
         } else {
-            self.fast_streak.store(0, Ordering::Relaxed);
+            // Once slow, always on the pool: a method that is fast most of
+            // the time but sometimes blocks would otherwise keep earning
+            // its way back and hold up its connection again and again.
+            self.demoted.store(true, Ordering::Relaxed);
             self.inline.store(false, Ordering::Relaxed);
         }
     }
@@ -607,10 +622,23 @@ impl ServerHandle {
             }
             (sockets, readers)
         };
+        // Readers exit as soon as they see end-of-stream, unless one is
+        // running a call inline (see `Method`): wait for them within the
+        // grace period, like the pool's calls. (A thread cannot be stopped
+        // from outside; one still busy at the deadline is left to finish
+        // and is not joined.)
+        let deadline = Instant::now() + inner.config.shutdown_grace;
         for r in readers {
-            let _ = r.join();
+            while !r.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if r.is_finished() {
+                let _ = r.join();
+            }
         }
-        inner.pool.shutdown(inner.config.shutdown_grace);
+        inner
+            .pool
+            .shutdown(deadline.saturating_duration_since(Instant::now()));
         // Calls still running after the grace period will never be answered:
         // close their connections so their callers hear it now (Unavailable)
         // instead of waiting out their timeouts.
@@ -731,6 +759,10 @@ fn refuse(mut stream: TcpStream, err: RpcError) {
 
 // ---- one connection's reader ------------------------------------------------
 
+/// Responses of inline calls are sent once this many bytes have piled up,
+/// even if more requests are waiting to be read.
+const BATCH_MAX: usize = 64 * 1024;
+
 fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, stream: TcpStream) {
     let _ = stream.set_read_timeout(inner.config.idle_timeout);
     let mut reader = FrameReader::new(stream, inner.config.max_frame_bytes);
@@ -739,7 +771,9 @@ fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, stream: TcpStream) {
     // several requests arrived in one read, their answers leave in one write.
     let mut batch = Vec::new();
     loop {
-        if !batch.is_empty() && !reader.has_buffered_frame() {
+        // Flush when nothing more is waiting to be read, or when the batch
+        // is big (so a flood of tiny requests cannot grow it unbounded).
+        if !batch.is_empty() && (!reader.has_buffered_frame() || batch.len() >= BATCH_MAX) {
             send_or_close(conn, &batch);
             batch.clear();
         }
@@ -749,8 +783,9 @@ fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, stream: TcpStream) {
         let frame = match reader.read_frame() {
             Ok(f) => f,
             Err(ReadError::Protocol(e)) => {
-                // We can no longer find frame boundaries: say why, then close.
-                let mut out = Vec::new();
+                // We can no longer find frame boundaries: say why, then close
+                // (after the answers already computed, so they are not lost).
+                let mut out = std::mem::take(&mut batch);
                 protocol::error_response(&mut out, CodecId::Binary, 0, &e);
                 let _ = conn.writer.send(&out);
                 break;
@@ -814,7 +849,7 @@ fn dispatch(inner: &Arc<Inner>, conn: &Arc<Conn>, frame: protocol::Frame, batch:
         }
         let mut out = Vec::new();
         protocol::error_response(&mut out, codec, id, &err);
-        let _ = conn.writer.send(&out);
+        send_or_close(conn, &out);
     };
 
     let Some(codec) = CodecId::from_byte(frame.header.codec) else {
@@ -1002,7 +1037,7 @@ mod tests {
     }
 
     #[test]
-    fn a_method_runs_inline_only_after_proving_fast_and_leaves_after_one_slow_call() {
+    fn a_method_runs_inline_only_after_proving_fast_and_leaves_for_good_after_one_slow_call() {
         let m = method();
         let max = Duration::from_micros(20);
         for _ in 0..PROVEN_FAST - 1 {
@@ -1019,8 +1054,8 @@ mod tests {
             !m.inline.load(Ordering::Relaxed),
             "one slow call sends it back"
         );
-        // ...and it must prove itself again from zero.
-        for _ in 0..PROVEN_FAST - 1 {
+        // ...for good, however fast it is afterwards.
+        for _ in 0..10 * PROVEN_FAST {
             m.observe(Duration::from_micros(1), max);
         }
         assert!(!m.inline.load(Ordering::Relaxed));

@@ -94,6 +94,10 @@ pub(crate) struct State {
     ping_sent: Option<Instant>,
     /// When we sent the latest ping (to pace them one interval apart).
     last_ping: Option<Instant>,
+    /// Bumped whenever the background thread is told something changed.
+    /// It compares this before sleeping, so a notification sent while it
+    /// was busy (and so not waiting on its condvar) is not lost.
+    background_epoch: u64,
 }
 
 /// Work to do after the state lock is released: waking an executor or
@@ -262,6 +266,10 @@ fn round_up(d: Duration) -> Duration {
     Duration::from_millis(ms)
 }
 
+/// The longest the background thread reads before it checks deadlines
+/// again: a future or callback expires at most this late.
+const BACKGROUND_SLICE: Duration = Duration::from_millis(20);
+
 /// How long a connection must have been quiet before a call checks that
 /// the server has not closed it (see [`Connection::closed_while_idle`]).
 const IDLE_PROBE_AFTER: Duration = Duration::from_millis(100);
@@ -314,6 +322,7 @@ impl Connection {
                 last_heard: Instant::now(),
                 ping_sent: None,
                 last_ping: None,
+                background_epoch: 0,
             }),
             background: Condvar::new(),
             background_thread: Mutex::new(None),
@@ -461,10 +470,11 @@ impl Connection {
                 }
                 return Err(e);
             }
-            let background = !blocking;
             st.insert(id, deadline, waiter);
-            if background && !st.leader {
-                self.background.notify_one();
+            if !blocking {
+                // Even if a caller is leading: the background thread owns
+                // this call's deadline, and must recompute when it wakes.
+                self.poke_background(&mut st);
             }
         }
         // Step 3: send it.
@@ -541,13 +551,13 @@ impl Connection {
         st.set_waiter(id, Waiter::Thread(Arc::clone(&wake)));
         loop {
             if let Some(result) = st.take_result(id) {
-                self.pass_lead(&st);
+                self.pass_lead(&mut st);
                 return Some(result);
             }
             let now = Instant::now();
             if now >= deadline {
                 st.remove(id);
-                self.pass_lead(&st);
+                self.pass_lead(&mut st);
                 return Some(Err(RpcError::deadline_exceeded(format!(
                     "no response within the call's timeout (request {id}); the server may still run it. Raise the timeout (Client::call_timeout) if it is just slow"
                 ))));
@@ -557,7 +567,7 @@ impl Connection {
                 // Our own wait is over but the call is not: hand it back to
                 // the background reader.
                 st.set_waiter(id, Waiter::Future(None));
-                self.pass_lead(&st);
+                self.pass_lead(&mut st);
                 return None;
             }
             if !st.leader {
@@ -596,9 +606,7 @@ impl Connection {
             }
             _ => st.set_waiter(id, Waiter::Future(Some(waker.clone()))),
         }
-        if !st.leader {
-            self.background.notify_one();
-        }
+        self.poke_background(&mut st);
         None
     }
 
@@ -620,12 +628,19 @@ impl Connection {
     pub(crate) fn forget(&self, id: u64) {
         let mut st = lock(&self.state);
         st.remove(id);
-        self.pass_lead(&st);
+        self.pass_lead(&mut st);
+    }
+
+    /// Tell the background thread that something changed (a new future or
+    /// callback, a new waker): it recomputes its deadlines and whether to read.
+    fn poke_background(&self, st: &mut State) {
+        st.background_epoch = st.background_epoch.wrapping_add(1);
+        self.background.notify_one();
     }
 
     /// If no one is reading and some call still needs reading, wake whoever
     /// should take over: a blocked caller first, else the background thread.
-    fn pass_lead(&self, st: &State) {
+    fn pass_lead(&self, st: &mut State) {
         if st.leader {
             return;
         }
@@ -637,7 +652,7 @@ impl Connection {
             Some(cv) => cv.notify_one(),
             None => {
                 if st.background_needed > 0 || st.ping_sent.is_some() {
-                    self.background.notify_one();
+                    self.poke_background(st);
                 }
             }
         }
@@ -835,6 +850,7 @@ impl Connection {
             if st.closing || st.broken.is_some() {
                 return;
             }
+            let epoch = st.background_epoch;
             let now = Instant::now();
 
             // 1. Futures and callbacks past their deadline fail now.
@@ -912,15 +928,22 @@ impl Connection {
                 }
             }
             if lead {
-                self.lead(None, next.max(Instant::now() + Duration::from_millis(1)));
+                // A blocked read cannot be interrupted when a new future
+                // with an earlier deadline arrives, so read in short slices
+                // and come back to the top (to expire calls) between them.
+                let slice = (Instant::now() + BACKGROUND_SLICE).min(next);
+                self.lead(None, slice.max(Instant::now() + Duration::from_millis(1)));
                 st = lock(&self.state);
                 st.leader = false;
-                self.pass_lead(&st);
+                self.pass_lead(&mut st);
                 continue;
             }
             st = lock(&self.state);
             if st.closing || st.broken.is_some() {
                 return;
+            }
+            if st.background_epoch != epoch {
+                continue; // told something while busy: recompute first
             }
             let wait = next.saturating_duration_since(Instant::now());
             if wait.is_zero() {
