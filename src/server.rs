@@ -500,21 +500,25 @@ type OpenConnection = (TcpStream, Option<JoinHandle<()>>);
 /// call slower than that, inline or not, sends it back to the pool.
 ///
 /// The price: a method that was fast and suddenly is not (a lock, a slow
-/// disk) holds up everything behind it on that one connection *once*, for
-/// that one call: the requests queued behind it, the responses already
-/// batched, and the answers to the client's heartbeat pings (so a call that
-/// turns slow for longer than the client's heartbeat allowance, 5 s + 3 ×
-/// 5 s by default, makes that client drop the connection). Then the method
-/// moves to the pool for good. Redis and Netty's event loops make the same
-/// bet, without the way back.
+/// disk) holds up everything behind it on that one connection for that one
+/// call: the requests queued behind it, the responses already batched, and
+/// the answers to the client's heartbeat pings (so a call that turns slow
+/// for longer than the client's heartbeat allowance, 5 s + 3 × 5 s by
+/// default, makes that client drop the connection). Then the method moves
+/// back to the pool, and must prove itself over a streak 4× longer than
+/// last time (8, 32, 128, ... up to 8192 fast calls) before it runs inline
+/// again: a method that was merely preempted once comes back, one that is
+/// slow again and again stays on the pool. Redis and Netty's event loops
+/// make the same bet, without the way back.
 struct Method {
     handler: Arc<Handler>,
     /// Run on the reader thread?
     inline: AtomicBool,
     /// Fast calls in a row so far (while on the pool).
     fast_streak: AtomicU32,
-    /// Was slow once: stays on the pool for good.
-    demoted: AtomicBool,
+    /// How often it was sent back to the pool: each time, it must prove
+    /// itself over a 4× longer streak before it may run inline again.
+    demotions: AtomicU32,
 }
 
 /// Fast calls in a row before a method runs inline.
@@ -526,24 +530,28 @@ impl Method {
             handler,
             inline: AtomicBool::new(false),
             fast_streak: AtomicU32::new(0),
-            demoted: AtomicBool::new(false),
+            demotions: AtomicU32::new(0),
         }
     }
 
     /// Learn from one call that took `took`.
     fn observe(&self, took: Duration, inline_max: Duration) {
         if took <= inline_max && !inline_max.is_zero() {
-            if self.fast_streak.fetch_add(1, Ordering::Relaxed) + 1 >= PROVEN_FAST
-                && !self.demoted.load(Ordering::Relaxed)
-            {
+            // 8, then 32, 128, ... 8192 fast calls in a row after each
+            // demotion. Wall-clock time cannot tell a handler that blocked
+            // from one the OS merely preempted, so a single slow call must
+            // not banish a fast method for good; but one that is slow again
+            // and again soon needs a streak it never reaches.
+            let demotions = self.demotions.load(Ordering::Relaxed).min(5);
+            let needed = PROVEN_FAST << (2 * demotions);
+            if self.fast_streak.fetch_add(1, Ordering::Relaxed) + 1 >= needed {
                 self.inline.store(true, Ordering::Relaxed);
             }
         } else {
-            // Once slow, always on the pool: a method that is fast most of
-            // the time but sometimes blocks would otherwise keep earning
-            // its way back and hold up its connection again and again.
-            self.demoted.store(true, Ordering::Relaxed);
-            self.inline.store(false, Ordering::Relaxed);
+            self.fast_streak.store(0, Ordering::Relaxed);
+            if self.inline.swap(false, Ordering::Relaxed) {
+                self.demotions.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -1037,7 +1045,7 @@ mod tests {
     }
 
     #[test]
-    fn a_method_runs_inline_only_after_proving_fast_and_leaves_for_good_after_one_slow_call() {
+    fn a_method_runs_inline_only_after_proving_fast_and_leaves_after_one_slow_call() {
         let m = method();
         let max = Duration::from_micros(20);
         for _ in 0..PROVEN_FAST - 1 {
@@ -1054,11 +1062,36 @@ mod tests {
             !m.inline.load(Ordering::Relaxed),
             "one slow call sends it back"
         );
-        // ...for good, however fast it is afterwards.
-        for _ in 0..10 * PROVEN_FAST {
+        // ...and must now prove itself over a 4x longer streak.
+        for _ in 0..4 * PROVEN_FAST - 1 {
             m.observe(Duration::from_micros(1), max);
         }
-        assert!(!m.inline.load(Ordering::Relaxed));
+        assert!(!m.inline.load(Ordering::Relaxed), "32 needed, 31 seen");
+        m.observe(Duration::from_micros(1), max);
+        assert!(m.inline.load(Ordering::Relaxed), "back after 32");
+    }
+
+    #[test]
+    fn a_method_that_is_slow_again_and_again_stays_on_the_pool() {
+        // Slow once every 50 calls: after a few demotions the streak it
+        // needs (128, then 512, ...) is longer than it ever runs fast.
+        let m = method();
+        let max = Duration::from_micros(20);
+        let mut inline_calls = 0;
+        for round in 0..40 {
+            for _ in 0..49 {
+                if m.inline.load(Ordering::Relaxed) {
+                    inline_calls += 1;
+                }
+                m.observe(Duration::from_micros(1), max);
+            }
+            m.observe(Duration::from_millis(5), max);
+            if round >= 3 {
+                assert!(!m.inline.load(Ordering::Relaxed), "round {round}");
+            }
+        }
+        // Only the first few rounds ran any calls inline.
+        assert!(inline_calls < 3 * 49, "{inline_calls} calls ran inline");
     }
 
     #[test]
