@@ -8,54 +8,15 @@
 //!
 //! Run with `cargo bench --bench codec`.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use minirpc::codec::{self, Encode};
 use minirpc::Limits;
 use std::hint::black_box;
 use std::time::Duration;
-
-minirpc::record! {
-    /// One line of an order.
-    #[derive(Debug, Clone, PartialEq)]
-    pub struct Item {
-        /// Stock-keeping unit, 8 characters.
-        pub sku: String,
-        /// How many.
-        pub qty: u32,
-        /// Unit price in cents.
-        pub price_cents: u64,
-    }
-}
-
-minirpc::record! {
-    /// A customer's order: the message being encoded and decoded.
-    #[derive(Debug, Clone, PartialEq)]
-    pub struct Order {
-        /// Order number.
-        pub id: u64,
-        /// Who ordered, 12 characters.
-        pub user: String,
-        /// Five lines.
-        pub items: Vec<Item>,
-        /// A free-text note, 17 characters.
-        pub note: Option<String>,
-    }
-}
-
-fn sample_order() -> Order {
-    Order {
-        id: 1_234_567_890,
-        user: "alice.zhang1".to_owned(), // 12 chars
-        items: (0..5)
-            .map(|i| Item {
-                sku: format!("SKU-{i:04}"), // 8 chars
-                qty: i + 1,
-                price_cents: 1999 + 100 * u64::from(i),
-            })
-            .collect(),
-        note: Some("leave at the door".to_owned()), // 17 chars
-    }
-}
+use support::{sample_order, Order};
 
 fn order(c: &mut Criterion) {
     let order = sample_order();
