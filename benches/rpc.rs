@@ -25,7 +25,7 @@ use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throug
 use minirpc::Client;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
-use support::{message, multiply, multiply_frame_sizes, RawConn, RawServer};
+use support::{message, multiply, multiply_frame_sizes, run_parallel, RawConn, RawServer};
 
 /// Calls (or round trips) each thread makes per criterion iteration in the
 /// throughput benchmarks; one iteration is `threads × CALLS_PER_THREAD`.
@@ -57,33 +57,6 @@ fn rr_latency(c: &mut Criterion) {
         server.join();
     }
     group.finish();
-}
-
-/// Run one thread per element of `states`, each doing `per_thread`
-/// operations `op(its state)`, all released together by a barrier. Returns
-/// the time from the release until the last thread finished.
-fn run_parallel<S: Send>(
-    states: &mut [S],
-    per_thread: u64,
-    op: impl Fn(&mut S) + Sync,
-) -> Duration {
-    let barrier = Barrier::new(states.len() + 1);
-    let start = std::thread::scope(|s| {
-        for state in states.iter_mut() {
-            let (barrier, op) = (&barrier, &op);
-            s.spawn(move || {
-                barrier.wait();
-                for _ in 0..per_thread {
-                    op(state);
-                }
-            });
-        }
-        barrier.wait();
-        Instant::now()
-        // Leaving the scope joins every thread, so `elapsed` below
-        // includes the slowest one.
-    });
-    start.elapsed()
 }
 
 fn throughput(c: &mut Criterion) {

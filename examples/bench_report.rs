@@ -25,9 +25,11 @@ mod support;
 use minirpc::codec::{self, Encode};
 use minirpc::{Client, Limits};
 use std::hint::black_box;
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{message, multiply, multiply_frame_sizes, sample_order, Order, RawConn, RawServer};
+use support::{
+    message, multiply, multiply_frame_sizes, run_parallel, sample_order, Order, RawConn, RawServer,
+};
 
 /// Round trips timed one by one for the latency percentiles, per side.
 const LATENCY_SAMPLES: usize = 20_000;
@@ -39,7 +41,7 @@ const LATENCY_ROUNDS: usize = 4;
 /// connection, caches and the CPU's frequency have settled.
 const WARMUP: usize = 500;
 /// Calls each thread makes in one throughput run.
-const CALLS_PER_THREAD: usize = 2_000;
+const CALLS_PER_THREAD: u64 = 2_000;
 /// Throughput runs per configuration; the median is printed.
 const THROUGHPUT_RUNS: usize = 3;
 /// Encodes and decodes timed for the codec numbers.
@@ -218,39 +220,12 @@ fn percentile(samples: &[Duration], p: f64) -> Duration {
 /// Run `run` (which makes `threads × CALLS_PER_THREAD` calls) several times
 /// and return the median rate in calls per second.
 fn median_rate(threads: usize, mut run: impl FnMut() -> Duration) -> f64 {
-    let calls = (threads * CALLS_PER_THREAD) as f64;
+    let calls = (threads as u64 * CALLS_PER_THREAD) as f64;
     let mut rates: Vec<f64> = (0..THROUGHPUT_RUNS)
         .map(|_| calls / run().as_secs_f64())
         .collect();
     rates.sort_by(f64::total_cmp);
     rates[rates.len() / 2]
-}
-
-/// Run one thread per element of `states`, each doing `per_thread`
-/// operations `op(its state)`, all released together by a barrier. Returns
-/// the time from the release until the last thread finished.
-fn run_parallel<S: Send>(
-    states: &mut [S],
-    per_thread: usize,
-    op: impl Fn(&mut S) + Sync,
-) -> Duration {
-    let barrier = Barrier::new(states.len() + 1);
-    let start = std::thread::scope(|s| {
-        for state in states.iter_mut() {
-            let (barrier, op) = (&barrier, &op);
-            s.spawn(move || {
-                barrier.wait();
-                for _ in 0..per_thread {
-                    op(state);
-                }
-            });
-        }
-        barrier.wait();
-        Instant::now()
-        // Leaving the scope joins every thread, so `elapsed` below
-        // includes the slowest one.
-    });
-    start.elapsed()
 }
 
 /// Average nanoseconds per call of `op` over `rounds` calls (after a tenth

@@ -13,8 +13,9 @@ use minirpc::{Client, Server, ServerHandle};
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Barrier;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub fn multiply_server(spin: Duration) -> ServerHandle {
     let mut server = Server::builder().spin(spin).build();
@@ -207,4 +208,31 @@ pub fn sample_order() -> Order {
             .collect(),
         note: Some("leave at the door".to_owned()), // 17 chars
     }
+}
+
+/// Run one thread per element of `states`, each doing `per_thread`
+/// operations `op(its state)`, all released together by a barrier. Returns
+/// the time from the release until the last thread finished.
+pub fn run_parallel<S: Send>(
+    states: &mut [S],
+    per_thread: u64,
+    op: impl Fn(&mut S) + Sync,
+) -> Duration {
+    let barrier = Barrier::new(states.len() + 1);
+    let start = std::thread::scope(|s| {
+        for state in states.iter_mut() {
+            let (barrier, op) = (&barrier, &op);
+            s.spawn(move || {
+                barrier.wait();
+                for _ in 0..per_thread {
+                    op(state);
+                }
+            });
+        }
+        barrier.wait();
+        Instant::now()
+        // Leaving the scope joins every thread, so `elapsed` below
+        // includes the slowest one.
+    });
+    start.elapsed()
 }
