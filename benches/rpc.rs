@@ -23,8 +23,8 @@ mod support;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use minirpc::Client;
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use support::{message, multiply, multiply_frame_sizes, run_parallel, RawConn, RawServer};
 
 /// Calls (or round trips) each thread makes per criterion iteration in the
