@@ -1,0 +1,121 @@
+//! Time: one `Deadline` type for every timeout that becomes an instant.
+//!
+//! Article: 远程过程调用带来的新问题 (a remote call can take forever, so
+//! every wait needs an end). The one idea to take away: **turn a timeout
+//! into a deadline once, at the edge, and pass the deadline down**. A
+//! relative timeout re-applied at every step (connect 5 s, then write 5 s,
+//! then read 5 s) lets one call take the sum; a deadline computed once
+//! bounds the whole call, whatever it does on the way.
+//!
+//! `Instant::now() + timeout` panics when the timeout is huge
+//! (`Duration::MAX`, "wait forever"). [`Deadline::after`] saturates
+//! instead: a timeout too large to represent is simply no deadline.
+//!
+//! ```
+//! use minirpc::time::Deadline;
+//! use std::time::Duration;
+//!
+//! let forever = Deadline::after(Duration::MAX); // no panic
+//! assert!(forever.is_never());
+//! let soon = Deadline::after(Duration::from_millis(50));
+//! assert!(soon.remaining().unwrap() <= Duration::from_millis(50));
+//! assert_eq!(soon.min(forever), soon);
+//! ```
+
+use std::time::{Duration, Instant};
+
+/// A moment after which someone stops waiting, or never.
+///
+/// Ordered so that an earlier deadline is smaller and "never" is the
+/// largest of all, so `a.min(b)` is the one that comes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// No deadline: wait as long as it takes.
+    pub const NEVER: Deadline = Deadline(None);
+
+    /// `timeout` from now; a timeout too large to add to the clock means
+    /// no deadline (never a panic).
+    pub fn after(timeout: Duration) -> Deadline {
+        Deadline::from_instant(Instant::now(), timeout)
+    }
+
+    /// `timeout` after `start`, saturating like [`Deadline::after`].
+    pub fn from_instant(start: Instant, timeout: Duration) -> Deadline {
+        Deadline(start.checked_add(timeout))
+    }
+
+    /// The deadline at a given instant.
+    pub fn at(instant: Instant) -> Deadline {
+        Deadline(Some(instant))
+    }
+
+    /// The instant, or `None` for no deadline.
+    pub fn instant(self) -> Option<Instant> {
+        self.0
+    }
+
+    /// Whether this is "no deadline".
+    pub fn is_never(self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Whether the deadline has passed.
+    pub fn has_passed(self) -> bool {
+        self.0.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Time left (zero once passed), or `None` for no deadline.
+    pub fn remaining(self) -> Option<Duration> {
+        self.0.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Time left, capped at `cap` (also the answer for no deadline): the
+    /// value to give a socket timeout or a condvar wait, which need a
+    /// finite number. Never zero, which sockets read as "block forever".
+    pub fn remaining_capped(self, cap: Duration) -> Duration {
+        self.remaining()
+            .map_or(cap, |r| r.min(cap))
+            .max(Duration::from_micros(1))
+    }
+}
+
+impl From<Instant> for Deadline {
+    fn from(i: Instant) -> Deadline {
+        Deadline::at(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_timeouts_saturate_to_never() {
+        assert!(Deadline::after(Duration::MAX).is_never());
+        assert!(!Deadline::after(Duration::MAX).has_passed());
+        assert_eq!(Deadline::after(Duration::MAX).remaining(), None);
+        // A large but representable one is a real deadline.
+        assert!(!Deadline::after(Duration::from_secs(3600)).is_never());
+    }
+
+    #[test]
+    fn never_is_later_than_every_instant() {
+        let soon = Deadline::after(Duration::from_millis(10));
+        assert!(soon < Deadline::NEVER);
+        assert_eq!(Deadline::NEVER.min(soon), soon);
+    }
+
+    #[test]
+    fn a_zero_timeout_has_passed_at_once_and_caps_to_a_nonzero_wait() {
+        let d = Deadline::after(Duration::ZERO);
+        assert!(d.has_passed());
+        assert_eq!(d.remaining(), Some(Duration::ZERO));
+        assert!(!d.remaining_capped(Duration::from_secs(1)).is_zero());
+        assert_eq!(
+            Deadline::NEVER.remaining_capped(Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+    }
+}
