@@ -28,8 +28,27 @@ use std::time::{Duration, Instant};
 ///
 /// Ordered so that an earlier deadline is smaller and "never" is the
 /// largest of all, so `a.min(b)` is the one that comes first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Deadline(Option<Instant>);
+
+// Written by hand: `Option`'s own order puts `None` first, and here "never"
+// must come last.
+impl Ord for Deadline {
+    fn cmp(&self, other: &Deadline) -> std::cmp::Ordering {
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        }
+    }
+}
+
+impl PartialOrd for Deadline {
+    fn partial_cmp(&self, other: &Deadline) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Deadline {
     /// No deadline: wait as long as it takes.
