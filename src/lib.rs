@@ -32,6 +32,7 @@
 //! | [`protocol`] | 网络传输, 原理 › 建立通信 | a fixed header that states the body's length |
 //! | [`transport`] | 网络传输 (组件: Channel) | buffered reads, batched writes, every syscall counts |
 //! | [`pool`] | 组件 › RPC Processor | a bounded queue says "busy" instead of growing |
+//! | [`sync`] | — | a panic elsewhere must not poison the server's locks |
 //! | [`time`] | 远程过程调用带来的新问题 | a timeout becomes one deadline, once; a huge one means none |
 //! | [`error`] | 远程过程调用带来的新问题 | every failure is a status plus a message |
 //! | [`trace`] | 本地调用VS远程调用 | watch the article's steps happen in a real call |
@@ -50,6 +51,7 @@ pub mod pool;
 pub mod protocol;
 pub mod server;
 pub mod service;
+pub mod sync;
 pub mod time;
 pub mod trace;
 pub mod transport;
