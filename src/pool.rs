@@ -136,7 +136,12 @@ impl ThreadPool {
     /// job is handed back, so the caller can answer "busy" with it.
     pub fn try_execute(&self, job: Job) -> Result<(), Job> {
         let mut st = self.shared.lock();
-        if st.shutting_down || st.jobs.len() >= self.shared.capacity {
+        // Room for `capacity` waiting jobs plus one per idle worker: an
+        // idle worker takes a job at once, so even a pool with no waiting
+        // room (capacity 0, a pure hand-off) accepts work while a worker is
+        // free.
+        let idle = st.live_workers.saturating_sub(st.busy_workers);
+        if st.shutting_down || st.jobs.len() >= self.shared.capacity + idle {
             return Err(job);
         }
         st.jobs.push_back(job);

@@ -15,11 +15,14 @@
 //!   0       2       3       4       5       6                              14              18
 //!   +-------+-------+-------+-------+-------+------------------------------+---------------+
 //!   | magic |version| kind  | codec | flags |          request id          |  body length  |
-//!   | "MR"  |   1   | 1..=5 | 0 / 1 |   0   |      u64, big-endian         | u32, big-end. |
+//!   | "MR"  |   1   | 1..=6 | 0 / 1 |   0   |      u64, big-endian         | u32, big-end. |
 //!   +-------+-------+-------+-------+-------+------------------------------+---------------+
 //!
 //!   kind:  1 request   2 response   3 oneway (a request that gets no response)
 //!          4 ping      5 pong       (empty bodies; a pong echoes the ping's id)
+//!          6 cancel    (empty body; "I no longer want request <id>")
+//!   A kind this build does not know is skipped (its body too), so a newer
+//!   peer can add kinds without breaking an older one.
 //!   codec: 0 binary (crate::codec)  1 JSON (crate::json)
 //! ```
 //!
@@ -92,6 +95,11 @@ pub enum FrameKind {
     Ping = 4,
     /// "Yes", echoing the ping's request id.
     Pong = 5,
+    /// The client no longer wants the answer to this request id (it timed
+    /// out or dropped its `Pending`): a server drops the call if it has not
+    /// started, and lets a running handler see it
+    /// (`CallContext::is_cancelled`). Never answered.
+    Cancel = 6,
 }
 
 impl FrameKind {
@@ -103,6 +111,7 @@ impl FrameKind {
             3 => Some(FrameKind::Oneway),
             4 => Some(FrameKind::Ping),
             5 => Some(FrameKind::Pong),
+            6 => Some(FrameKind::Cancel),
             _ => None,
         }
     }
@@ -158,7 +167,7 @@ impl Header {
         }
         let kind = FrameKind::from_byte(b[3]).ok_or_else(|| {
             RpcError::invalid_argument(format!(
-                "unknown frame kind {}; kinds are 1 request, 2 response, 3 oneway, 4 ping, 5 pong",
+                "unknown frame kind {}; kinds are 1 request, 2 response, 3 oneway, 4 ping, 5 pong, 6 cancel",
                 b[3]
             ))
         })?;

@@ -161,7 +161,7 @@ pub fn annotate_frame(frame: &[u8]) -> String {
                 line(&body[pos..], "result (codec bytes)");
             }
         }
-        FrameKind::Ping | FrameKind::Pong => {}
+        FrameKind::Ping | FrameKind::Pong | FrameKind::Cancel => {}
     }
     s
 }

@@ -35,7 +35,7 @@ use crate::protocol::{Frame, Header, HEADER_LEN};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Open a TCP connection with a timeout, trying each address `addr`
 /// resolves to, and switch on `TCP_NODELAY`.
@@ -68,7 +68,9 @@ pub fn connect(addr: impl ToSocketAddrs, timeout: Duration) -> Result<TcpStream,
 pub enum ReadError {
     /// The peer closed the connection cleanly, between frames.
     Closed,
-    /// The read timed out. Any partial frame is kept; calling again resumes.
+    /// The read timed out (or, with [`FrameReader::yield_mid_frame`], a
+    /// read brought part of a frame). Any partial frame is kept; calling
+    /// again resumes.
     TimedOut,
     /// The peer closed the connection in the middle of a frame.
     Truncated {
@@ -81,6 +83,24 @@ pub enum ReadError {
     Protocol(RpcError),
     /// Some other I/O error (connection reset, ...).
     Io(io::Error),
+    /// A frame of a kind this build does not know (a newer peer's): its
+    /// body has been skipped, and the connection goes on.
+    UnknownKind {
+        /// The kind byte.
+        kind: u8,
+        /// The frame's request id.
+        request_id: u64,
+    },
+    /// The header is sound but its body is over the limit. Nothing of the
+    /// body is kept: the reader skips its bytes as they arrive (costing no
+    /// memory) and the next call returns the frame after it. The receiver
+    /// answers this one request id and the connection goes on.
+    TooLarge {
+        /// The refused frame's header.
+        header: Header,
+        /// Why, ready to send back (`ResourceExhausted`, naming the limit).
+        error: RpcError,
+    },
 }
 
 /// Reads frames from a stream through a buffer. See the module docs.
@@ -92,6 +112,13 @@ pub struct FrameReader<R> {
     start: usize,
     end: usize,
     max_frame_bytes: usize,
+    /// Body bytes of a refused frame still to be thrown away.
+    skip: usize,
+    /// When the first byte of the unfinished frame in the buffer arrived.
+    frame_started: Option<Instant>,
+    /// Return `TimedOut` after each read that leaves a frame unfinished
+    /// (see [`yield_mid_frame`](Self::yield_mid_frame)).
+    yield_mid_frame: bool,
 }
 
 /// How much one `read` asks the kernel for.
@@ -106,6 +133,9 @@ impl<R: Read> FrameReader<R> {
             start: 0,
             end: 0,
             max_frame_bytes,
+            skip: 0,
+            frame_started: None,
+            yield_mid_frame: false,
         }
     }
 
@@ -117,6 +147,36 @@ impl<R: Read> FrameReader<R> {
     /// Whether any unread bytes are buffered.
     pub fn has_buffered_bytes(&self) -> bool {
         self.end > self.start
+    }
+
+    /// Whether part of a frame has arrived and the rest has not: bytes of
+    /// an unfinished frame are buffered, or a refused body is still being
+    /// skipped. A receiver uses it to tell a quiet connection (fine) from
+    /// one stalled in the middle of a frame (see [`frame_started`](Self::frame_started)).
+    pub fn mid_frame(&self) -> bool {
+        self.end > self.start || self.skip > 0
+    }
+
+    /// When the first byte of the unfinished frame arrived, if one is
+    /// unfinished: a frame must arrive whole within a deadline counted from
+    /// here, or a peer could hold a connection (and its memory) forever by
+    /// sending one byte at a time.
+    pub fn frame_started(&self) -> Option<Instant> {
+        if self.mid_frame() {
+            self.frame_started
+        } else {
+            None
+        }
+    }
+
+    /// Make [`read_frame`](Self::read_frame) return `TimedOut` after every
+    /// read that brings part of a frame but not all of it, instead of
+    /// reading on. The bytes stay buffered and the next call resumes. A
+    /// receiver that enforces a deadline on whole frames needs this: within
+    /// one call, each `read` is bounded only by the socket's timeout, and a
+    /// peer sending a byte just inside it would never be timed out.
+    pub fn yield_mid_frame(&mut self, yes: bool) {
+        self.yield_mid_frame = yes;
     }
 
     /// Whether a whole frame is already buffered, so the next
@@ -136,19 +196,31 @@ impl<R: Read> FrameReader<R> {
 
     /// Read the next frame.
     pub fn read_frame(&mut self) -> Result<Frame, ReadError> {
+        self.skip_refused_body()?;
         self.fill_to(HEADER_LEN)?;
         let header_bytes: &[u8; HEADER_LEN] = self.buf[self.start..self.start + HEADER_LEN]
             .try_into()
             .unwrap();
+        if let Some((kind, request_id, body_len)) = unknown_kind(header_bytes) {
+            self.start += HEADER_LEN;
+            self.skip = body_len;
+            self.skip_refused_body()?;
+            return Err(ReadError::UnknownKind { kind, request_id });
+        }
         let header = Header::parse(header_bytes).map_err(ReadError::Protocol)?;
         let body_len = header.body_len as usize;
         // The check that keeps a 4 GiB claim from costing 4 GiB: done on the
         // header alone, before the body is read or any room made for it.
+        // The framing is still sound (we know where the next frame starts),
+        // so only this frame is refused: its body is skipped, not stored.
         if body_len > self.max_frame_bytes {
-            return Err(ReadError::Protocol(RpcError::resource_exhausted(format!(
+            self.start += HEADER_LEN;
+            self.skip = body_len;
+            let error = RpcError::resource_exhausted(format!(
                 "frame of {body_len} bytes exceeds max_frame_bytes {} (see ServerBuilder::max_frame_bytes / ClientBuilder::max_frame_bytes)",
                 self.max_frame_bytes
-            ))));
+            ));
+            return Err(ReadError::TooLarge { header, error });
         }
         self.fill_to(HEADER_LEN + body_len)?;
         let body_start = self.start + HEADER_LEN;
@@ -157,8 +229,34 @@ impl<R: Read> FrameReader<R> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+        } else {
+            // The bytes left over are the start of the next frame; they
+            // arrived just now.
+            self.frame_started = Some(Instant::now());
         }
         Ok(Frame { header, body })
+    }
+
+    /// Throw away what is left of a refused frame's body, as it arrives.
+    fn skip_refused_body(&mut self) -> Result<(), ReadError> {
+        while self.skip > 0 {
+            if self.end == self.start {
+                self.start = 0;
+                self.end = 0;
+                self.read_some()?;
+            }
+            let n = self.skip.min(self.end - self.start);
+            self.start += n;
+            self.skip -= n;
+            if self.skip > 0 && self.yield_mid_frame {
+                return Err(ReadError::TimedOut);
+            }
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        Ok(())
     }
 
     /// Make sure at least `n` unread bytes are buffered.
@@ -166,21 +264,51 @@ impl<R: Read> FrameReader<R> {
         if self.end - self.start >= n {
             return Ok(());
         }
-        // Move the unread tail to the front, and grow only if one frame needs
-        // more room than we have (bounded by max_frame_bytes + HEADER_LEN).
+        // Move the unread tail to the front.
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() < n {
-            self.buf.resize(n, 0);
-        }
         while self.end < n {
+            // Grow the buffer as bytes arrive, one read's worth at a time,
+            // never to the size the header merely claims: a peer that
+            // promises 4 MiB and sends 18 bytes costs 18 bytes (plus one
+            // chunk), not 4 MiB.
+            if self.buf.len() < n && self.buf.len() - self.end < READ_CHUNK {
+                let want = (self.end + READ_CHUNK).min(n);
+                self.buf.resize(want.max(self.buf.len()), 0);
+            }
+            match self.read_some() {
+                Ok(()) if self.yield_mid_frame && self.end < n => return Err(ReadError::TimedOut),
+                Ok(()) => {}
+                Err(ReadError::Closed) if self.end > 0 => {
+                    return Err(ReadError::Truncated { got: self.end })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Give a big frame's memory back once it has been read.
+        if self.buf.len() > 4 * READ_CHUNK && n <= READ_CHUNK {
+            self.buf.truncate(READ_CHUNK.max(self.end));
+            self.buf.shrink_to_fit();
+        }
+        Ok(())
+    }
+
+    /// One `read` into the free end of the buffer.
+    fn read_some(&mut self) -> Result<(), ReadError> {
+        loop {
+            let was_empty = self.end == self.start && self.skip == 0;
             match self.inner.read(&mut self.buf[self.end..]) {
-                Ok(0) if self.end == 0 => return Err(ReadError::Closed),
-                Ok(0) => return Err(ReadError::Truncated { got: self.end }),
-                Ok(k) => self.end += k,
+                Ok(0) => return Err(ReadError::Closed),
+                Ok(k) => {
+                    self.end += k;
+                    if was_empty {
+                        self.frame_started = Some(Instant::now());
+                    }
+                    return Ok(());
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if e.kind() == io::ErrorKind::WouldBlock
@@ -191,13 +319,21 @@ impl<R: Read> FrameReader<R> {
                 Err(e) => return Err(ReadError::Io(e)),
             }
         }
-        // Give a big frame's memory back once it has been read.
-        if self.buf.len() > 4 * READ_CHUNK && n <= READ_CHUNK {
-            self.buf.truncate(READ_CHUNK.max(self.end));
-            self.buf.shrink_to_fit();
-        }
-        Ok(())
     }
+}
+
+/// A sound minirpc header (magic and version right) whose kind this build
+/// does not know: its kind, request id and body length.
+fn unknown_kind(b: &[u8; HEADER_LEN]) -> Option<(u8, u64, usize)> {
+    if b[0..2] != crate::protocol::MAGIC
+        || b[2] != crate::protocol::VERSION
+        || crate::protocol::FrameKind::from_byte(b[3]).is_some()
+    {
+        return None;
+    }
+    let id = u64::from_be_bytes(b[6..14].try_into().unwrap());
+    let len = u32::from_be_bytes(b[14..18].try_into().unwrap()) as usize;
+    Some((b[3], id, len))
 }
 
 /// Sends frames from many threads on one socket, batching frames that are
@@ -324,12 +460,71 @@ mod tests {
         bytes[14..18].copy_from_slice(&u32::MAX.to_be_bytes());
         let mut r = FrameReader::new(&bytes[..], 4 << 20);
         match r.read_frame() {
-            Err(ReadError::Protocol(e)) => {
-                assert!(e.message.contains("4294967295"), "{e}");
-                assert!(e.message.contains("max_frame_bytes"), "{e}");
+            Err(ReadError::TooLarge { header, error }) => {
+                assert_eq!(header.request_id, 1);
+                assert!(error.message.contains("4294967295"), "{error}");
+                assert!(error.message.contains("max_frame_bytes"), "{error}");
             }
-            other => panic!("expected a protocol error, got {other:?}"),
+            other => panic!("expected TooLarge, got {other:?}"),
         }
+        // Nothing of the body was buffered: 18 bytes arrived, so the reader
+        // holds no more than its first read chunk.
+        assert!(r.buf.len() <= READ_CHUNK);
+    }
+
+    #[test]
+    fn a_too_large_frame_is_skipped_and_the_next_frame_is_read() {
+        let mut bytes = Vec::new();
+        let start =
+            crate::protocol::begin_frame(&mut bytes, FrameKind::Request, CodecId::Binary, 7);
+        bytes.extend_from_slice(&[0xAB; 5000]);
+        crate::protocol::finish_frame(&mut bytes, start);
+        control_frame(&mut bytes, FrameKind::Ping, 8);
+        let mut r = FrameReader::new(&bytes[..], 1000);
+        assert!(
+            matches!(r.read_frame(), Err(ReadError::TooLarge { header, .. }) if header.request_id == 7)
+        );
+        assert_eq!(r.read_frame().unwrap().header.request_id, 8);
+    }
+
+    #[test]
+    fn a_frame_of_an_unknown_kind_is_skipped() {
+        let mut bytes = Vec::new();
+        let start = crate::protocol::begin_frame(&mut bytes, FrameKind::Ping, CodecId::Binary, 3);
+        bytes.extend_from_slice(b"future");
+        crate::protocol::finish_frame(&mut bytes, start);
+        bytes[3] = 42; // a kind from some later version
+        control_frame(&mut bytes, FrameKind::Ping, 4);
+        let mut r = FrameReader::new(&bytes[..], 1000);
+        assert!(matches!(
+            r.read_frame(),
+            Err(ReadError::UnknownKind {
+                kind: 42,
+                request_id: 3
+            })
+        ));
+        assert_eq!(r.read_frame().unwrap().header.request_id, 4);
+    }
+
+    #[test]
+    fn a_body_buffer_grows_with_the_bytes_that_arrive_not_with_the_claim() {
+        // A header claiming 4 MiB followed by 100 bytes, then end of stream.
+        let mut bytes = Vec::new();
+        let start =
+            crate::protocol::begin_frame(&mut bytes, FrameKind::Request, CodecId::Binary, 1);
+        crate::protocol::finish_frame(&mut bytes, start);
+        bytes[14..18].copy_from_slice(&(4u32 << 20).to_be_bytes());
+        bytes.extend_from_slice(&[0; 100]);
+        let mut r = FrameReader::new(&bytes[..], 4 << 20);
+        assert!(matches!(
+            r.read_frame(),
+            Err(ReadError::Truncated { got: 118 })
+        ));
+        assert!(
+            r.buf.len() <= 2 * READ_CHUNK,
+            "buffer grew to {}",
+            r.buf.len()
+        );
     }
 
     #[test]

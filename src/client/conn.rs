@@ -708,11 +708,13 @@ impl Connection {
                     }
                     continue;
                 }
-                Err(ReadError::TimedOut) => continue,
-                Err(ReadError::Protocol(e)) => RpcError::unavailable(format!(
-                    "the server at {} sent a bad frame ({e}); connection closed",
-                    self.peer
-                )),
+                Err(ReadError::TimedOut) | Err(ReadError::UnknownKind { .. }) => continue,
+                Err(ReadError::Protocol(e)) | Err(ReadError::TooLarge { error: e, .. }) => {
+                    RpcError::unavailable(format!(
+                        "the server at {} sent a bad frame ({e}); connection closed",
+                        self.peer
+                    ))
+                }
                 Err(ReadError::Closed) | Err(ReadError::Truncated { .. }) => RpcError::unavailable(
                     format!("connection to {} was closed by the server", self.peer),
                 ),
@@ -758,7 +760,7 @@ impl Connection {
                 FrameKind::Ping => pongs.push(id),
                 // Pongs only matter as signs of life (noted above); servers
                 // send no requests.
-                FrameKind::Pong | FrameKind::Request | FrameKind::Oneway => {}
+                FrameKind::Pong | FrameKind::Request | FrameKind::Oneway | FrameKind::Cancel => {}
             }
         }
         let stop = match my_id {

@@ -1,0 +1,218 @@
+//! `ServerBuilder`: every setting of a server, what it bounds, and its default.
+//!
+//! The one idea to take away: **every resource a peer can make the server
+//! spend has a setting, and every setting has a default that is safe**.
+//! What one peer can make a server with the defaults hold, at most:
+//!
+//! | what | bound | default |
+//! |---|---|---|
+//! | a frame being read | the bytes it has actually sent of it, up to `max_frame_bytes` | 4 MiB |
+//! | time to send one frame | `frame_timeout`, from its first byte | 10 s |
+//! | its calls queued or running | `max_in_flight_per_connection` | 256 |
+//! | bytes of its requests queued or running | `max_queued_bytes_per_connection` | 16 MiB |
+//! | its responses not yet read | `max_outbox_bytes` (one frame of any allowed size always fits) | 8 MiB |
+//! | time to take a queued response | `write_timeout` | 10 s |
+//! | a connection with no calls | `idle_timeout` (pings do not count) | 15 s |
+//!
+//! And all peers together: `max_connections` connections (1024), and
+//! `max_queued_bytes` of requests waiting or running (64 MiB), so however
+//! many peers send large requests, queued work holds at most that. The
+//! worst case in total is therefore about `max_queued_bytes` plus, per
+//! connection, one frame being read and one outbox: 64 MiB + 1024 ×
+//! 12 MiB with every default, reached only if a thousand peers each send
+//! near-maximum frames *and* stop reading. A server that expects hostile
+//! peers lowers `max_connections`, `max_frame_bytes` and `max_outbox_bytes`
+//! to what its methods need.
+
+use super::table::Server;
+use crate::codec::{DeclaredTypes, Limits};
+use crate::protocol::{self, HEADER_LEN};
+use crate::trace::Tracer;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Settings for a [`Server`]. Every field has a documented default (see
+/// the table in this module's docs for what each bounds).
+#[derive(Clone)]
+pub struct ServerBuilder {
+    pub(crate) workers: usize,
+    pub(crate) queue_capacity: usize,
+    pub(crate) max_connections: usize,
+    pub(crate) max_frame_bytes: usize,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) frame_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+    pub(crate) max_outbox_bytes: usize,
+    pub(crate) max_in_flight_per_connection: usize,
+    pub(crate) max_queued_bytes: usize,
+    pub(crate) max_queued_bytes_per_connection: usize,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) spin: Duration,
+    pub(crate) inline_max: Duration,
+    pub(crate) limits: Limits,
+    pub(crate) allowed_types: Vec<String>,
+    pub(crate) tracer: Option<Tracer>,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> ServerBuilder {
+        ServerBuilder {
+            workers: 16,
+            queue_capacity: 1024,
+            max_connections: 1024,
+            max_frame_bytes: protocol::DEFAULT_MAX_FRAME_BYTES,
+            idle_timeout: Some(Duration::from_secs(15)),
+            frame_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            max_outbox_bytes: 8 << 20,
+            max_in_flight_per_connection: 256,
+            max_queued_bytes: 64 << 20,
+            max_queued_bytes_per_connection: 16 << 20,
+            shutdown_grace: Duration::from_secs(5),
+            spin: crate::pool::DEFAULT_SPIN,
+            inline_max: Duration::from_micros(20),
+            limits: Limits::default(),
+            allowed_types: Vec::new(),
+            tracer: None,
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// Worker threads that run handlers. Default 16: handlers may block
+    /// (on a database, on another RPC), so more threads than cores.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
+    }
+    /// Calls that may wait for a worker, beyond one per idle worker, before
+    /// new ones are refused with `ResourceExhausted`. Zero is a pure
+    /// hand-off: a call is taken only if a worker is free. Default 1024.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = n;
+        self
+    }
+    /// Open connections at once; one more gets an error frame and is closed.
+    /// Default 1024 (each connection costs a reader thread).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+    /// Largest frame body accepted, and the largest response sent. A
+    /// bigger request is skipped as it arrives and answered
+    /// `ResourceExhausted`; a bigger result is replaced by that error. The
+    /// connection goes on either way. Default 4 MiB.
+    pub fn max_frame_bytes(mut self, n: usize) -> Self {
+        self.max_frame_bytes = n;
+        self.limits.max_len = self.limits.max_len.min(n);
+        self
+    }
+    /// Close a connection that has had no call in flight and sent no
+    /// request for this long (pings do not count: a client that only pings
+    /// is idle). That is how the server lets go of clients that went away
+    /// or no longer call. `None` never closes. Default 15 s.
+    pub fn idle_timeout(mut self, t: Option<Duration>) -> Self {
+        self.idle_timeout = t;
+        self
+    }
+    /// Once the first byte of a frame has arrived, the whole frame must
+    /// arrive within this long, or the connection is closed: a peer cannot
+    /// hold a connection by sending a byte now and then (slowloris).
+    /// Default 10 s.
+    pub fn frame_timeout(mut self, t: Duration) -> Self {
+        self.frame_timeout = t.max(Duration::from_millis(1));
+        self
+    }
+    /// Every response byte must be taken by the peer within this long of
+    /// being queued, or the connection is closed and its calls dropped. It
+    /// is a deadline for the whole response, not per system call, so a
+    /// peer reading a trickle cannot stretch it. Default 10 s.
+    pub fn write_timeout(mut self, t: Duration) -> Self {
+        self.write_timeout = t;
+        self
+    }
+    /// Bytes of responses a connection may have waiting for its peer to
+    /// read. Past it, the peer is cut off (it is not reading); at half of
+    /// it, the server stops reading that peer's requests until it catches
+    /// up. One response of any allowed size always fits. Default 8 MiB.
+    pub fn max_outbox_bytes(mut self, n: usize) -> Self {
+        self.max_outbox_bytes = n;
+        self
+    }
+    /// Calls one connection may have queued or running; more are refused
+    /// with `ResourceExhausted`, so one connection cannot fill the shared
+    /// queue. Default 256.
+    pub fn max_in_flight_per_connection(mut self, n: usize) -> Self {
+        self.max_in_flight_per_connection = n.max(1);
+        self
+    }
+    /// Bytes of requests (all connections together) that may be waiting for
+    /// a worker or running; more are refused with `ResourceExhausted`.
+    /// Default 64 MiB.
+    pub fn max_queued_bytes(mut self, n: usize) -> Self {
+        self.max_queued_bytes = n;
+        self
+    }
+    /// Like [`max_queued_bytes`](Self::max_queued_bytes), for one
+    /// connection. Default 16 MiB.
+    pub fn max_queued_bytes_per_connection(mut self, n: usize) -> Self {
+        self.max_queued_bytes_per_connection = n;
+        self
+    }
+    /// How long [`ServerHandle::shutdown`](super::ServerHandle::shutdown)
+    /// lets calls in flight finish. Default 5 s.
+    pub fn shutdown_grace(mut self, t: Duration) -> Self {
+        self.shutdown_grace = t;
+        self
+    }
+    /// How long an idle worker keeps checking the queue before it sleeps
+    /// (see [`crate::pool`]): a call that arrives meanwhile skips a thread
+    /// wake-up. Zero turns it off, which leaves more CPU to other threads on
+    /// a small, busy machine. Default 50 µs.
+    pub fn spin(mut self, t: Duration) -> Self {
+        self.spin = t;
+        self
+    }
+    /// A method whose successful calls have proven shorter than this (a
+    /// streak of them on the pool, see `Method` in `src/server/table.rs`)
+    /// is then run by the connection's reader itself, with no hand-off to a
+    /// worker; any call that takes longer sends the method back to the pool.
+    /// Zero: always use the pool. Default 20 µs.
+    pub fn inline_max(mut self, t: Duration) -> Self {
+        self.inline_max = t;
+        self
+    }
+    /// Limits for decoding arguments (lengths, nesting). Default
+    /// [`Limits::default`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        // Nothing longer than a frame can arrive, whichever was set first.
+        self.limits.max_len = self.limits.max_len.min(self.max_frame_bytes);
+        self
+    }
+    /// Add a record type to layer 3 of the deserialization whitelist (the
+    /// user list): for types a handler decodes from JSON by hand. Types in
+    /// registered methods' signatures are allowed already. See
+    /// [`crate::whitelist`].
+    pub fn allow_type(mut self, name: &str) -> Self {
+        self.allowed_types.push(name.to_owned());
+        self
+    }
+    /// Report each step of every call to `tracer` (see [`crate::trace`]).
+    pub fn trace(mut self, tracer: Tracer) -> Self {
+        self.tracer = Some(tracer);
+        self
+    }
+    /// A server with these settings and an empty call table.
+    pub fn build(mut self) -> Server {
+        // An outbox must hold at least one whole response.
+        self.max_outbox_bytes = self
+            .max_outbox_bytes
+            .max(self.max_frame_bytes.saturating_add(HEADER_LEN));
+        Server {
+            config: self,
+            table: HashMap::new(),
+            declared_types: DeclaredTypes::new(),
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! One connection's reader: read frames against deadlines, hand each
+//! request to dispatch, and keep the peer within its bounds.
+//!
+//! Article: 本地调用VS远程调用 (server step 2, "wait for a request") and
+//! 原理 › 流量控制. The one idea to take away: **a read needs two clocks**.
+//! Between frames a connection may be quiet (it is reaped after
+//! `idle_timeout` with no calls); once a frame has begun, it must arrive
+//! whole within `frame_timeout`, or a peer sending one byte a second could
+//! hold the connection, and the memory of its half-read frame, forever.
+//!
+//! ```text
+//!   loop: flush inline responses ─► outbox half full? wait for room
+//!         ─► read a frame (socket timeout = the clock that applies)
+//!              ├─ request/oneway ─► dispatch (pool, or inline: see below)
+//!              ├─ ping ─► pong          ├─ cancel ─► flag the call
+//!              ├─ too large ─► answer that id, skip its body, go on
+//!              └─ timed out ─► mid-frame past frame_timeout, or idle: close
+//! ```
+//!
+//! **The reading role is a value.** [`ReadRole`] (the buffered socket, the
+//! batch of inline responses, the connection's slot) is what a reader
+//! thread holds. Before running a call inline the thread parks the role in
+//! [`Conn::parked`]; if the call finishes promptly it takes the role back,
+//! and if not, the relief (`src/server/relief.rs`) hands it to a new
+//! thread. A compare-and-swap on [`Conn::inline_since`] decides which of the
+//! two happens, exactly once.
+
+use super::acceptor::ConnSlot;
+use super::builder::ServerBuilder;
+use super::dispatch::{dispatch, run_call, InlineCall};
+use super::handle::Inner;
+use super::outbox::Outbox;
+use crate::codec::CodecId;
+use crate::error::RpcError;
+use crate::protocol::{self, FrameKind};
+use crate::sync::lock;
+use crate::time::Deadline;
+use crate::trace::{self, Side};
+use crate::transport::{FrameReader, ReadError};
+use std::collections::HashMap;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Responses of inline calls are sent once this many bytes have piled up,
+/// even if more requests are waiting to be read.
+const BATCH_MAX: usize = 64 * 1024;
+
+/// One accepted connection, shared by its reader, the calls from it that
+/// run on the pool (they need the outbox), and the relief.
+pub(crate) struct Conn {
+    pub(crate) id: u64,
+    pub(crate) peer: SocketAddr,
+    pub(crate) outbox: Arc<Outbox>,
+    /// Calls from this connection queued or running on the pool.
+    pub(crate) in_flight: AtomicUsize,
+    /// Bytes of this connection's requests queued or running.
+    pub(crate) queued_bytes: AtomicUsize,
+    /// Pool calls that a cancel frame can reach, by request id.
+    pub(crate) cancels: Mutex<HashMap<u64, Arc<AtomicBool>>>,
+    /// When the call now running inline started (server-clock nanos), or
+    /// 0. Whoever swaps it back to 0 first, the reader or the relief,
+    /// decides who reads next.
+    pub(crate) inline_since: AtomicU64,
+    /// Which method is running inline (its index), for the relief to demote.
+    pub(crate) inline_method: AtomicUsize,
+    /// The reading role while its reader runs a call inline.
+    pub(crate) parked: Mutex<Option<ReadRole>>,
+}
+
+impl Conn {
+    pub(crate) fn new(id: u64, peer: SocketAddr, outbox: Arc<Outbox>) -> Conn {
+        Conn {
+            id,
+            peer,
+            outbox,
+            in_flight: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            cancels: Mutex::new(HashMap::new()),
+            inline_since: AtomicU64::new(0),
+            inline_method: AtomicUsize::new(0),
+            parked: Mutex::new(None),
+        }
+    }
+
+    /// Queue frames for the peer. If that fails the connection is already
+    /// being closed (the outbox cut the peer off), and there is nobody left
+    /// to tell.
+    pub(crate) fn send(&self, frames: &[u8]) {
+        let _ = self.outbox.send(frames);
+    }
+
+    /// Send a connection-level error (request id 0); the caller then closes.
+    fn send_connection_error(&self, err: &RpcError) {
+        let mut out = Vec::new();
+        protocol::error_response(&mut out, CodecId::Binary, 0, err);
+        self.send(&out);
+    }
+}
+
+/// What a reader thread holds while it reads (see the module docs).
+pub(crate) struct ReadRole {
+    frames: FrameReader<TcpStream>,
+    /// Responses of calls run inline, waiting to go out together: when
+    /// several requests arrived in one read, their answers leave in one write.
+    pub(crate) batch: Vec<u8>,
+    /// The socket's read timeout now (changed only when it must differ).
+    timeout_now: Option<Duration>,
+    /// The read timeout to use between frames.
+    idle_wait: Option<Duration>,
+    /// When the last request arrived: the idle clock (pings do not count).
+    last_request: Instant,
+    /// Given back when the last reader of this connection ends.
+    _slot: ConnSlot,
+}
+
+impl ReadRole {
+    pub(crate) fn new(stream: TcpStream, config: &ServerBuilder, slot: ConnSlot) -> ReadRole {
+        let mut frames = FrameReader::new(stream, config.max_frame_bytes);
+        frames.yield_mid_frame(true); // so the frame deadline is checked
+        ReadRole {
+            frames,
+            batch: Vec::new(),
+            timeout_now: None,
+            idle_wait: config.idle_timeout,
+            last_request: Instant::now(),
+            _slot: slot,
+        }
+    }
+
+    /// Set the socket's read timeout for what we are waiting for: the rest
+    /// of a frame (its deadline), or the next one (the idle clock).
+    fn arm_timeout(&mut self, config: &ServerBuilder) -> std::io::Result<()> {
+        let want = match self.frames.frame_started() {
+            Some(started) => Some(
+                Deadline::from_instant(started, config.frame_timeout)
+                    .remaining_capped(config.frame_timeout)
+                    .max(Duration::from_millis(1)),
+            ),
+            None => self.idle_wait,
+        };
+        if want != self.timeout_now {
+            self.frames.get_ref().set_read_timeout(want)?;
+            self.timeout_now = want;
+        }
+        Ok(())
+    }
+}
+
+/// What the reader does after one frame.
+// It lives for one loop iteration on the stack; boxing the large variant
+// would cost an allocation per inline call to save a copy.
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    Continue,
+    /// Run this call here, on the reader.
+    Inline(InlineCall),
+    Close,
+}
+
+/// A reader thread: read and dispatch until the connection ends, or until
+/// the relief hands the role to another thread.
+pub(crate) fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, mut role: ReadRole) {
+    loop {
+        // Flush when nothing more is waiting to be read, or when the batch
+        // is big (so a flood of tiny requests cannot grow it unbounded).
+        if !role.batch.is_empty()
+            && (!role.frames.has_buffered_frame() || role.batch.len() >= BATCH_MAX)
+        {
+            conn.send(&role.batch);
+            role.batch.clear();
+        }
+        // Backpressure: while the peer is not reading its responses, stop
+        // reading its requests. They wait in its socket, not in our memory.
+        if conn.outbox.is_backed_up()
+            && !conn
+                .outbox
+                .wait_for_room(Deadline::after(inner.config.write_timeout))
+        {
+            break;
+        }
+        match read_one(inner, conn, &mut role) {
+            Next::Continue => {}
+            Next::Close => break,
+            Next::Inline(call) => match run_inline(inner, conn, role, call) {
+                Some(back) => role = back,
+                None => return, // the relief gave the role to a new reader
+            },
+        }
+    }
+    if !role.batch.is_empty() {
+        conn.send(&role.batch);
+    }
+    // Stop reading. Writing goes on until the calls in flight have answered:
+    // the socket closes when the last `Arc<Outbox>` goes. Dropping `role`
+    // gives the connection's slot back.
+    let _ = role.frames.get_ref().shutdown(Shutdown::Read);
+}
+
+/// Read one frame and act on it.
+fn read_one(inner: &Arc<Inner>, conn: &Arc<Conn>, role: &mut ReadRole) -> Next {
+    let config = &inner.config;
+    trace::emit(&config.tracer, Side::Server, 2, None, || {
+        format!("waiting for a request from {}", conn.peer)
+    });
+    if role.arm_timeout(config).is_err() {
+        return Next::Close;
+    }
+    let frame = match role.frames.read_frame() {
+        Ok(f) => f,
+        Err(ReadError::TimedOut) => return on_timeout(inner, conn, role),
+        Err(ReadError::TooLarge { header, error }) => {
+            // Framing is intact: refuse this one request, skip its body.
+            if header.kind == FrameKind::Request && header.request_id != 0 {
+                let mut out = Vec::new();
+                protocol::error_response(&mut out, CodecId::Binary, header.request_id, &error);
+                conn.send(&out);
+            }
+            inner.stats.calls_failed.fetch_add(1, Ordering::Relaxed);
+            return Next::Continue;
+        }
+        Err(ReadError::UnknownKind { .. }) => return Next::Continue,
+        Err(ReadError::Protocol(e)) => {
+            // We can no longer find frame boundaries: say why, then close
+            // (after the answers already computed, so they are not lost).
+            let mut out = std::mem::take(&mut role.batch);
+            protocol::error_response(&mut out, CodecId::Binary, 0, &e);
+            conn.send(&out);
+            return Next::Close;
+        }
+        // Clean close, truncated frame, reset: just close.
+        Err(_) => return Next::Close,
+    };
+    match frame.header.kind {
+        FrameKind::Request if frame.header.request_id == 0 => {
+            // Id 0 is reserved for connection-level errors: a response to
+            // it would tell the client its connection is failing.
+            conn.send_connection_error(&RpcError::invalid_argument(
+                "request id 0 is reserved for connection errors; number requests from 1 (see docs/protocol.md)",
+            ));
+            Next::Close
+        }
+        FrameKind::Request | FrameKind::Oneway => {
+            role.last_request = Instant::now();
+            role.idle_wait = config.idle_timeout;
+            match dispatch(inner, conn, frame) {
+                Some(call) => Next::Inline(call),
+                None => Next::Continue,
+            }
+        }
+        FrameKind::Ping => {
+            let mut out = Vec::with_capacity(protocol::HEADER_LEN);
+            protocol::control_frame(&mut out, FrameKind::Pong, frame.header.request_id);
+            conn.send(&out);
+            // A ping is not a call: the idle clock keeps running from the
+            // last request, so wait only for what is left of it.
+            if let Some(idle) = config.idle_timeout {
+                let left = idle.saturating_sub(role.last_request.elapsed());
+                if left.is_zero() && conn.in_flight.load(Ordering::SeqCst) == 0 {
+                    return Next::Close; // idle, however often it pings
+                }
+                role.idle_wait = Some(left.max(Duration::from_millis(1)));
+            }
+            Next::Continue
+        }
+        FrameKind::Cancel => {
+            if let Some(flag) = lock(&conn.cancels).get(&frame.header.request_id) {
+                flag.store(true, Ordering::Relaxed);
+            }
+            Next::Continue
+        }
+        FrameKind::Pong => Next::Continue,
+        FrameKind::Response => {
+            conn.send_connection_error(&RpcError::invalid_argument(
+                "a client sent a response frame; only servers send responses",
+            ));
+            Next::Close
+        }
+    }
+}
+
+/// The read timed out: decide which clock ran out.
+fn on_timeout(inner: &Inner, conn: &Conn, role: &mut ReadRole) -> Next {
+    let config = &inner.config;
+    if let Some(started) = role.frames.frame_started() {
+        let waited = started.elapsed();
+        if waited < config.frame_timeout {
+            return Next::Continue;
+        }
+        conn.send_connection_error(&RpcError::deadline_exceeded(format!(
+            "a frame did not arrive whole within frame_timeout {:?} of its first byte; connection closed (see ServerBuilder::frame_timeout)",
+            config.frame_timeout
+        )));
+        return Next::Close;
+    }
+    let Some(idle) = config.idle_timeout else {
+        return Next::Continue;
+    };
+    let busy = conn.in_flight.load(Ordering::SeqCst) > 0;
+    if busy || role.last_request.elapsed() < idle {
+        // Calls are still running, or a ping moved the socket's clock:
+        // wait the rest of the idle time (or a full one while busy).
+        let left = idle.saturating_sub(role.last_request.elapsed());
+        role.idle_wait = Some(if busy { idle } else { left }.max(Duration::from_millis(1)));
+        if busy {
+            role.last_request = Instant::now();
+        }
+        return Next::Continue;
+    }
+    // Idle: close quietly. A minirpc client notices before its next call
+    // and reconnects.
+    Next::Close
+}
+
+/// Run `call` on this thread, with the reading role parked where the
+/// relief can take it. Returns the role, or `None` if the relief took it.
+fn run_inline(
+    inner: &Arc<Inner>,
+    conn: &Arc<Conn>,
+    role: ReadRole,
+    call: InlineCall,
+) -> Option<ReadRole> {
+    *lock(&conn.parked) = Some(role);
+    let started = inner.now_nanos();
+    conn.inline_method
+        .store(call.method.index, Ordering::Relaxed);
+    conn.inline_since.store(started, Ordering::SeqCst);
+    let out = run_call(inner, &call.method, &call.ctx, call.args(), call.oneway);
+    let still_mine = conn
+        .inline_since
+        .compare_exchange(started, 0, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok();
+    let role = if still_mine {
+        lock(&conn.parked).take()
+    } else {
+        None
+    };
+    match role {
+        Some(mut role) => {
+            if let Some(out) = out {
+                role.batch.extend_from_slice(&out);
+            }
+            Some(role)
+        }
+        None => {
+            // Another thread reads now; our answer goes straight out.
+            if let Some(out) = out {
+                conn.send(&out);
+            }
+            None
+        }
+    }
+}
