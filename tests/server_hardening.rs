@@ -73,7 +73,7 @@ fn clients_that_never_read_their_responses_do_not_stop_other_clients() {
         Server::builder()
             .workers(2)
             .inline_max(Duration::ZERO)
-            .write_timeout(Duration::from_millis(500)),
+            .write_timeout(Duration::from_secs(3)),
         |_| {},
     );
     let addr = server.local_addr();
@@ -89,8 +89,13 @@ fn clients_that_never_read_their_responses_do_not_stop_other_clients() {
         }
         silent.push(s);
     }
-    // A good client on another connection is served throughout.
-    let good = client(addr);
+    // A good client on another connection is served throughout: each call
+    // well within 2 s, while the silent peers hold their responses for
+    // write_timeout (3 s) before they are cut off.
+    let good = Client::builder()
+        .call_timeout(Duration::from_secs(2))
+        .connect(addr)
+        .unwrap();
     for i in 0..20 {
         let y: i32 = good.call("Multiply", &(i, 2)).unwrap();
         assert_eq!(y, 2 * i);
@@ -117,7 +122,7 @@ fn a_peer_that_reads_a_trickle_is_cut_off_at_write_timeout_not_per_write() {
             &request_frame(id, "Big", &(1u32 << 20).to_be_bytes()),
         );
     }
-    // Read 100 bytes every 20 ms: always some progress, never enough. A
+    // Read 16 KiB every 20 ms: always some progress, never enough. A
     // per-syscall timeout never fires on such a peer; a deadline on the
     // whole response does. (The bytes already in our socket buffer would
     // take minutes to read, so watch the server's count, not for EOF.)
@@ -125,8 +130,9 @@ fn a_peer_that_reads_a_trickle_is_cut_off_at_write_timeout_not_per_write() {
     let trickler = {
         let stop = Arc::clone(&stop);
         thread::spawn(move || {
-            let mut buf = [0u8; 100];
-            let until = Instant::now() + PATIENCE;
+            let mut buf = [0u8; 16 << 10];
+            // Longer than the wait below, so only the server can end it.
+            let until = Instant::now() + 2 * PATIENCE;
             while !stop.load(Ordering::SeqCst) && Instant::now() < until {
                 if let Ok(0) = s.read(&mut buf) {
                     return;
@@ -480,7 +486,11 @@ fn a_cancelled_queued_call_is_dropped_and_a_running_handler_sees_it() {
     let mut s = raw_connect(server.local_addr());
     // 1 runs (and watches for its cancel); 2 waits in the queue behind it.
     send(&mut s, &request_frame(1, "Watch", &[]));
-    assert_eq!(seen_rx.recv_timeout(PATIENCE), Ok(false), "Watch did not start");
+    assert_eq!(
+        seen_rx.recv_timeout(PATIENCE),
+        Ok(false),
+        "Watch did not start"
+    );
     send(&mut s, &request_frame(2, "Hold", &[]));
     send(&mut s, &header_bytes(FrameKind::Cancel, 2, 0));
     send(&mut s, &header_bytes(FrameKind::Cancel, 1, 0));

@@ -258,7 +258,7 @@ fn read_one(inner: &Arc<Inner>, conn: &Arc<Conn>, role: &mut ReadRole) -> Next {
             if let Some(idle) = config.idle_timeout {
                 let left = idle.saturating_sub(role.last_request.elapsed());
                 if left.is_zero() && conn.in_flight.load(Ordering::SeqCst) == 0 {
-                    return Next::Close; // idle, however often it pings
+                    return close_idle(conn, idle); // idle, however often it pings
                 }
                 role.idle_wait = Some(left.max(Duration::from_millis(1)));
             }
@@ -308,8 +308,12 @@ fn on_timeout(inner: &Inner, conn: &Conn, role: &mut ReadRole) -> Next {
         }
         return Next::Continue;
     }
-    // Idle: close quietly. A minirpc client notices before its next call
-    // and reconnects.
+    close_idle(conn, idle)
+}
+
+/// Close an idle connection, quietly: a minirpc client checks an idle
+/// connection before its next call and reconnects.
+fn close_idle(_conn: &Conn, _idle: Duration) -> Next {
     Next::Close
 }
 

@@ -162,7 +162,11 @@ pub(crate) fn dispatch(
             return;
         }
         let out = run_call(&job_inner, &method, &ctx, &body[args_start..], oneway);
-        if ctx.cancelled.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+        if ctx
+            .cancelled
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
             // Cancelled while it ran: the answer would be thrown away.
             job_inner.stats.cancelled.fetch_add(1, Ordering::Relaxed);
             return;
