@@ -152,6 +152,11 @@ pub(crate) fn dispatch(
     let job_conn = Arc::clone(conn);
     let job = Box::new(move || {
         let _charge = charge; // released when the call is done, on every path
+        if job_conn.outbox.is_cut_off() {
+            // The peer was cut off (it stopped reading, or the connection
+            // failed): nobody can receive this answer, so do not compute it.
+            return;
+        }
         if ctx
             .cancelled
             .as_ref()
@@ -239,6 +244,20 @@ impl Charge {
                 "this connection already has {calls} calls in flight (max_in_flight_per_connection {}); wait for some to finish, or raise ServerBuilder::max_in_flight_per_connection",
                 cfg.max_in_flight_per_connection
             )));
+        }
+        // Fairness when the queue is filling: no connection may hold more
+        // than its share of it, or a few greedy peers fill it and everyone
+        // else is refused. (While the queue is less than half full, a
+        // connection may use up to its own cap.)
+        if inner.pool.queued() * 2 > cfg.queue_capacity {
+            let live = inner.live_connections.load(Ordering::Relaxed).max(1);
+            let share = ((cfg.queue_capacity + cfg.workers) / live).max(1);
+            if calls >= share {
+                return Err(RpcError::resource_exhausted(format!(
+                    "server is busy: its queue is more than half full and this connection already has {calls} calls in flight, its fair share ({share}) of queue_capacity {} across {live} connections; retry later",
+                    cfg.queue_capacity
+                )));
+            }
         }
         if conn_bytes + bytes > cfg.max_queued_bytes_per_connection {
             return Err(RpcError::resource_exhausted(format!(

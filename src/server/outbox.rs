@@ -279,6 +279,12 @@ impl Outbox {
         }
     }
 
+    /// Whether the peer has been cut off (or the socket failed): nothing
+    /// more can be sent.
+    pub(crate) fn is_cut_off(&self) -> bool {
+        lock(&self.state).broken.is_some()
+    }
+
     /// Whether more than half of the outbox is taken: the reader should
     /// stop reading requests until it drains.
     pub(crate) fn is_backed_up(&self) -> bool {
