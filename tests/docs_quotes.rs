@@ -3,7 +3,7 @@
 //! A chapter marks each quoted block with `<!-- quote: src/file.rs -->` on
 //! the line before its code fence. Every line of the block must appear in
 //! that file, in order and contiguously, allowing only a uniform change of
-//! indentation; a line that is just `// ...` marks a gap (the segments on
+//! indentation (so a quote may sit indented inside a list item); a line that is just `// ...` marks a gap (the segments on
 //! either side must both appear, in order). When code changes, this test
 //! names the chapter and the line that no longer matches.
 
@@ -47,7 +47,9 @@ fn check(chapter: &Path, root: &Path) -> Vec<String> {
             i += 1;
             continue;
         };
-        let open = (i + 1..lines.len()).find(|&j| lines[j].starts_with("```"));
+        // A fence may be indented (a code block inside a list item).
+        let fence = |j: &usize| lines[*j].trim_start().starts_with("```");
+        let open = (i + 1..lines.len()).find(fence);
         let Some(open) = open else {
             problems.push(format!(
                 "{}:{}: quote marker without a code block",
@@ -56,9 +58,7 @@ fn check(chapter: &Path, root: &Path) -> Vec<String> {
             ));
             break;
         };
-        let close = (open + 1..lines.len())
-            .find(|&j| lines[j].starts_with("```"))
-            .unwrap_or(lines.len());
+        let close = (open + 1..lines.len()).find(fence).unwrap_or(lines.len());
         let Ok(source) = std::fs::read_to_string(root.join(path)) else {
             problems.push(format!(
                 "{}:{}: quotes {path}, which does not exist",

@@ -1,0 +1,586 @@
+//! `docs/protocol.md` §9 is a table: for each kind of bad input, the status
+//! and message the server answers with, the request id of the answer, and
+//! whether the connection stays open. A client written from the page relies
+//! on every cell, so this test reads the table out of the page and checks
+//! each row against a real server over a raw socket.
+//!
+//! Each row is matched to one case below by the start of its first cell
+//! ("what arrives"). A row without a case, or a case without a row, fails the
+//! test: a new row needs a case, and a case whose row was reworded needs its
+//! key updated. For each row the test
+//!
+//! 1. sends the row's input to a fresh server on `127.0.0.1:0`;
+//! 2. checks the answer's status code and name, and its message against the
+//!    page's pattern (in a pattern, `N` is a number, `X` is any text the
+//!    server fills in, and `…` is any rest of the sentence; a pattern that
+//!    does not end with `…` must match the whole message);
+//! 3. checks the answer's request id (`0` or "the request's");
+//! 4. checks the connection: "closed" means the next read sees the end of
+//!    the stream; "stays open" means a `Multiply` on the same socket is
+//!    still answered.
+//!
+//! Every read has a timeout (`common::PATIENCE`), and events are ordered by
+//! answers on the socket (a pong proves the frames before it were read), by
+//! channels and by gates, never by sleeps.
+
+mod common;
+
+use common::{
+    assert_closed, header_bytes, multiply_args, raw_connect, read_frame, read_response,
+    request_frame, request_frame_with_timeout, send, Gate, RawResponse, PATIENCE,
+};
+use minirpc::protocol::{self, FrameKind, HEADER_LEN};
+use minirpc::{RpcError, Server, ServerBuilder, ServerHandle, Status};
+use std::net::TcpStream;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PROTOCOL_MD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.md");
+
+// ---- the page ------------------------------------------------------------------
+
+/// What the page says about one kind of bad input.
+#[derive(Debug)]
+struct Row {
+    /// The first cell, "what arrives".
+    what: String,
+    code: u8,
+    name: String,
+    /// The message pattern, without its quotes.
+    pattern: String,
+    /// The status cell says the answer is "in codec 0".
+    in_codec_0: bool,
+    /// The answer carries request id 0 (else the request's id).
+    id_zero: bool,
+    /// The connection stays open afterwards (else it is closed).
+    stays_open: bool,
+}
+
+/// The rows of the table in §9 of the page.
+fn rows_of_section_9(doc: &str) -> Vec<Row> {
+    let start = doc
+        .find("\n## 9. ")
+        .expect("docs/protocol.md has no section \"## 9. \"");
+    let section = &doc[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let mut lines = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| what arrives"));
+    let header = lines
+        .next()
+        .expect("section 9 has no table starting \"| what arrives\"");
+    assert_eq!(
+        cells(header).len(),
+        4,
+        "the table has four columns: {header}"
+    );
+    lines
+        .skip(1) // |---|---|
+        .take_while(|l| l.starts_with('|'))
+        .map(parse_row)
+        .collect()
+}
+
+fn cells(line: &str) -> Vec<&str> {
+    let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
+    inner.split('|').map(str::trim).collect()
+}
+
+fn parse_row(line: &str) -> Row {
+    let c = cells(line);
+    assert_eq!(c.len(), 4, "a row of the table has four cells: {line}");
+    let (code, name, after) = status_in(c[1]).unwrap_or_else(|| {
+        panic!(
+            "no status (a number, then a `NAME` in backticks) in the cell: {}",
+            c[1]
+        )
+    });
+    let open_q = after
+        .find('"')
+        .unwrap_or_else(|| panic!("no quoted message after the status in: {}", c[1]));
+    let close_q = after.rfind('"').unwrap();
+    assert!(close_q > open_q, "an unterminated message in: {}", c[1]);
+    let id_zero = match c[2] {
+        "0" => true,
+        "the request's" => false,
+        other => panic!("unknown request id cell {other:?} (expected 0 or \"the request's\")"),
+    };
+    let stays_open = match c[3].trim_matches('*') {
+        "closed" => false,
+        "stays open" => true,
+        other => panic!("unknown connection cell {other:?} (expected closed or stays open)"),
+    };
+    Row {
+        what: c[0].to_owned(),
+        code,
+        name: name.to_owned(),
+        pattern: after[open_q + 1..close_q].to_owned(),
+        in_codec_0: c[1].contains("in codec 0"),
+        id_zero,
+        stays_open,
+    }
+}
+
+/// The first "<number> `NAME`" in a cell, and the text after it.
+fn status_in(cell: &str) -> Option<(u8, &str, &str)> {
+    let mut from = 0;
+    while let Some(tick) = cell[from..].find(" `").map(|i| from + i) {
+        let digits_start = cell[..tick]
+            .rfind(|ch: char| !ch.is_ascii_digit())
+            .map_or(0, |i| i + 1);
+        let rest = &cell[tick + 2..];
+        if let (Ok(code), Some(end)) = (cell[digits_start..tick].parse::<u8>(), rest.find('`')) {
+            let name = &rest[..end];
+            if !name.is_empty() && name.chars().all(|ch| ch.is_ascii_uppercase() || ch == '_') {
+                return Some((code, name, &rest[end + 1..]));
+            }
+        }
+        from = tick + 2;
+    }
+    None
+}
+
+// ---- matching a message against the page's pattern --------------------------------
+
+#[derive(Debug, PartialEq)]
+enum Piece {
+    Text(String),
+    /// `N`: one or more digits.
+    Number,
+    /// `X`: one or more characters.
+    Name,
+    /// `…`: any characters, maybe none.
+    Rest,
+}
+
+fn pieces(pattern: &str) -> Vec<Piece> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let word = |i: usize| {
+        chars
+            .get(i)
+            .is_some_and(|ch| ch.is_alphanumeric() || *ch == '_')
+    };
+    for (i, &ch) in chars.iter().enumerate() {
+        let standalone = !word(i.wrapping_sub(1)) && !word(i + 1);
+        let piece = match ch {
+            '…' => Some(Piece::Rest),
+            'N' if standalone => Some(Piece::Number),
+            'X' if standalone => Some(Piece::Name),
+            _ => None,
+        };
+        match piece {
+            Some(p) => {
+                if !text.is_empty() {
+                    out.push(Piece::Text(std::mem::take(&mut text)));
+                }
+                out.push(p);
+            }
+            None => text.push(ch),
+        }
+    }
+    if !text.is_empty() {
+        out.push(Piece::Text(text));
+    }
+    out
+}
+
+/// Whether `message` is what `pattern` describes (all of it).
+fn matches(pattern: &str, message: &str) -> bool {
+    fn go(p: &[Piece], m: &str) -> bool {
+        let Some((first, rest)) = p.split_first() else {
+            return m.is_empty();
+        };
+        match first {
+            Piece::Text(t) => m.strip_prefix(t.as_str()).is_some_and(|m| go(rest, m)),
+            Piece::Number => {
+                let digits = m.len() - m.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                (1..=digits).any(|k| go(rest, &m[k..]))
+            }
+            Piece::Name | Piece::Rest => {
+                let min = usize::from(matches!(first, Piece::Name));
+                m.char_indices()
+                    .map(|(i, _)| i)
+                    .chain([m.len()])
+                    .filter(|&i| i >= min)
+                    .any(|i| go(rest, &m[i..]))
+            }
+        }
+    }
+    go(&pieces(pattern), message)
+}
+
+#[test]
+fn the_pattern_matcher_reads_n_x_and_the_ellipsis() {
+    assert!(matches("protocol version N is", "protocol version 2 is"));
+    assert!(!matches("protocol version N is", "protocol version two is"));
+    assert!(matches("no method \"X\" here", "no method \"Mul\" here"));
+    assert!(!matches("no method \"X\" here", "no method \"\" here"));
+    assert!(matches("busy: …", "busy: 3 calls waiting"));
+    assert!(!matches("busy …", "busy: 3 calls waiting"));
+    assert!(matches("a … z", "a  z"));
+    assert!(!matches("exact", "exact and more"));
+    // N and X only as whole words: not the N of "UNIMPLEMENTED".
+    assert_eq!(
+        pieces("UNIMPLEMENTED"),
+        [Piece::Text("UNIMPLEMENTED".into())]
+    );
+}
+
+// ---- the server every case talks to -------------------------------------------------
+
+/// A running server, and what a case must keep alive until it is checked.
+struct Case {
+    /// The connection the answer came on, checked for "closed" / "open".
+    stream: TcpStream,
+    /// The request id the input carried (the answer's, unless the row says 0).
+    request_id: u64,
+    answer: RawResponse,
+    _server: ServerHandle,
+    _others: Vec<TcpStream>,
+}
+
+/// A server with the methods the cases call:
+/// - `Multiply(i32, i32) -> i32`;
+/// - `Fail`: returns `NOT_FOUND`, "no user 42";
+/// - `Panic`: panics;
+/// - `Block`: reports on `started`, then waits for `gate` (bounded).
+fn serve(builder: ServerBuilder, gate: &Arc<Gate>, started: mpsc::Sender<()>) -> ServerHandle {
+    let mut server: Server = builder.build();
+    server.register("Multiply", |(l, r): (i32, i32)| Ok(l * r));
+    server.register("Fail", |(): ()| -> Result<(), RpcError> {
+        Err(RpcError::new(Status::NotFound, "no user 42"))
+    });
+    server.register("Panic", |(): ()| -> Result<(), RpcError> {
+        panic!("on purpose, for the table in docs/protocol.md")
+    });
+    let gate = Arc::clone(gate);
+    // The Sender is moved into a handler that many workers may share.
+    let started = Mutex::new(started);
+    server.register("Block", move |(): ()| {
+        let _ = started.lock().unwrap().send(());
+        gate.wait(PATIENCE);
+        Ok(())
+    });
+    server.serve("127.0.0.1:0").expect("bind 127.0.0.1:0")
+}
+
+/// A server with default settings, a raw connection to it, and the answer
+/// to `bytes` sent on that connection.
+fn answer_to(bytes: &[u8], request_id: u64) -> Case {
+    let gate = Gate::new();
+    let (tx, _rx) = mpsc::channel();
+    let server = serve(Server::builder(), &gate, tx);
+    let mut stream = raw_connect(server.local_addr());
+    send(&mut stream, bytes);
+    let answer = read_response(&mut stream);
+    Case {
+        stream,
+        request_id,
+        answer,
+        _server: server,
+        _others: Vec::new(),
+    }
+}
+
+/// A request frame (kind 1, binary) with request id 7 and exactly `body`.
+fn request_with_body(body: &[u8]) -> Vec<u8> {
+    let mut out = header_bytes(FrameKind::Request, 7, body.len() as u32).to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+/// A request envelope: the call id as raw bytes, no deadline, `meta_count`
+/// metadata pairs claimed (none written), and no arguments.
+fn envelope(call_id: &[u8], meta_count: u32) -> Vec<u8> {
+    let mut body = (call_id.len() as u32).to_be_bytes().to_vec();
+    body.extend_from_slice(call_id);
+    body.extend_from_slice(&0u32.to_be_bytes());
+    body.extend_from_slice(&meta_count.to_be_bytes());
+    body
+}
+
+/// A ping header (no body) whose byte `at` is replaced by `byte`.
+fn header_with(at: usize, byte: u8) -> Vec<u8> {
+    let mut h = header_bytes(FrameKind::Ping, 5, 0);
+    h[at] = byte;
+    h.to_vec()
+}
+
+// ---- the cases, one per row ---------------------------------------------------------
+
+fn bad_magic() -> Case {
+    // Exactly one header's worth (18 bytes) of an HTTP request.
+    let http = b"GET / HTTP/1.1\r\n\r\n";
+    assert_eq!(http.len(), HEADER_LEN);
+    answer_to(http, 0)
+}
+
+fn unknown_version() -> Case {
+    answer_to(&header_with(2, 2), 5)
+}
+
+fn unknown_kind() -> Case {
+    answer_to(&header_with(3, 9), 5)
+}
+
+fn body_over_the_limit() -> Case {
+    // Only the header: the server must answer without reading a body.
+    let limit = protocol::DEFAULT_MAX_FRAME_BYTES as u32;
+    answer_to(&header_bytes(FrameKind::Request, 5, limit + 1), 5)
+}
+
+fn request_id_zero() -> Case {
+    answer_to(&request_frame(0, "Multiply", &multiply_args(1, 2)), 0)
+}
+
+fn a_response_from_the_client() -> Case {
+    answer_to(&header_bytes(FrameKind::Response, 5, 0), 5)
+}
+
+fn one_connection_too_many() -> Case {
+    let gate = Gate::new();
+    let (tx, _rx) = mpsc::channel();
+    let server = serve(Server::builder().max_connections(1), &gate, tx);
+    // The first connection is served, which proves it has been counted.
+    let mut first = raw_connect(server.local_addr());
+    send(
+        &mut first,
+        &request_frame(1, "Multiply", &multiply_args(2, 3)),
+    );
+    assert_eq!(read_response(&mut first).result_i32(), 6);
+    let mut stream = raw_connect(server.local_addr());
+    let answer = read_response(&mut stream);
+    Case {
+        stream,
+        request_id: 0,
+        answer,
+        _server: server,
+        _others: vec![first],
+    }
+}
+
+fn unknown_codec() -> Case {
+    let mut frame = request_frame(7, "Multiply", &multiply_args(1, 2));
+    frame[4] = 7;
+    answer_to(&frame, 7)
+}
+
+fn envelope_too_short() -> Case {
+    // The call id claims 9 bytes; only 1 follows.
+    answer_to(&request_with_body(&[0, 0, 0, 9, b'M']), 7)
+}
+
+fn envelope_not_utf8() -> Case {
+    answer_to(&request_with_body(&envelope(&[0xff, 0xfe], 0)), 7)
+}
+
+fn too_much_metadata() -> Case {
+    let over = protocol::MAX_METADATA as u32 + 1;
+    answer_to(&request_with_body(&envelope(b"Multiply", over)), 7)
+}
+
+fn unknown_call_id() -> Case {
+    answer_to(&request_frame(7, "Multipy", &multiply_args(1, 2)), 7)
+}
+
+fn arguments_that_do_not_decode() -> Case {
+    // Multiply wants 8 bytes, (i32, i32); send 4.
+    answer_to(&request_frame(7, "Multiply", &[0, 0, 0, 1]), 7)
+}
+
+/// One worker, held by `Block` until the gate opens.
+fn a_busy_server(queue_capacity: usize) -> (ServerHandle, Arc<Gate>, TcpStream) {
+    let gate = Gate::new();
+    let (tx, started) = mpsc::channel();
+    let builder = Server::builder().workers(1).queue_capacity(queue_capacity);
+    let server = serve(builder, &gate, tx);
+    let mut blocker = raw_connect(server.local_addr());
+    send(&mut blocker, &request_frame(1, "Block", &[]));
+    started
+        .recv_timeout(PATIENCE)
+        .expect("Block did not start on the one worker");
+    (server, gate, blocker)
+}
+
+/// Send `ping` with `id` after whatever was sent before on `s`, and wait for
+/// its pong: the server reads a connection's frames in order, so the pong
+/// proves that everything sent before it has been read and dispatched.
+fn ping_and_wait_for_pong(s: &mut TcpStream, id: u64) {
+    let mut ping = Vec::new();
+    protocol::control_frame(&mut ping, FrameKind::Ping, id);
+    send(s, &ping);
+    let (pong, _) = read_frame(s);
+    assert_eq!((pong.kind, pong.request_id), (FrameKind::Pong, id));
+}
+
+fn deadline_passed_in_the_queue() -> Case {
+    let (server, gate, blocker) = a_busy_server(16);
+    let mut stream = raw_connect(server.local_addr());
+    // Multiply with a 1 ms deadline waits in the queue behind Block.
+    send(
+        &mut stream,
+        &request_frame_with_timeout(7, "Multiply", 1, &multiply_args(1, 2)),
+    );
+    ping_and_wait_for_pong(&mut stream, 8);
+    // The server read Multiply before it sent the pong, so its deadline is
+    // at most 1 ms after now. Let that time pass (a wait for the clock
+    // itself, not for another thread), then free the worker.
+    let past = Instant::now() + Duration::from_millis(5);
+    while Instant::now() < past {
+        std::thread::sleep(past - Instant::now());
+    }
+    gate.open();
+    let answer = read_response(&mut stream);
+    Case {
+        stream,
+        request_id: 7,
+        answer,
+        _server: server,
+        _others: vec![blocker],
+    }
+}
+
+fn the_queue_is_full() -> Case {
+    let (server, gate, blocker) = a_busy_server(1);
+    let mut stream = raw_connect(server.local_addr());
+    // A second Block fills the one place in the queue...
+    send(&mut stream, &request_frame(2, "Block", &[]));
+    ping_and_wait_for_pong(&mut stream, 3);
+    // ...so this call finds it full.
+    send(
+        &mut stream,
+        &request_frame(7, "Multiply", &multiply_args(1, 2)),
+    );
+    let answer = read_response(&mut stream);
+    // Empty the queue again, so the connection can be checked with a call.
+    gate.open();
+    let queued = read_response(&mut stream);
+    assert_eq!((queued.header.request_id, queued.status), (2, Status::Ok));
+    Case {
+        stream,
+        request_id: 7,
+        answer,
+        _server: server,
+        _others: vec![blocker],
+    }
+}
+
+fn the_handler_returned_an_error() -> Case {
+    answer_to(&request_frame(7, "Fail", &[]), 7)
+}
+
+fn the_handler_panicked() -> Case {
+    answer_to(&request_frame(7, "Panic", &[]), 7)
+}
+
+/// Sends one row's input and returns the answer.
+type RunCase = fn() -> Case;
+
+/// Each case, by the start of the first cell of its row.
+const CASES: &[(&str, RunCase)] = &[
+    ("Bad magic", bad_magic),
+    ("Unknown version", unknown_version),
+    ("Unknown kind", unknown_kind),
+    ("Body length over the limit", body_over_the_limit),
+    ("A request (kind 1) with request id 0", request_id_zero),
+    ("A response frame (kind 2)", a_response_from_the_client),
+    ("A new connection when", one_connection_too_many),
+    ("Unknown codec", unknown_codec),
+    ("A request envelope that ends too soon", envelope_too_short),
+    (
+        "A call id, metadata key or metadata value that is not valid UTF-8",
+        envelope_not_utf8,
+    ),
+    ("More than 64 metadata pairs", too_much_metadata),
+    ("Unknown call id", unknown_call_id),
+    ("Arguments that do not decode", arguments_that_do_not_decode),
+    ("The call's deadline passed", deadline_passed_in_the_queue),
+    ("The worker queue is full", the_queue_is_full),
+    (
+        "The handler returned an error",
+        the_handler_returned_an_error,
+    ),
+    ("The handler panicked", the_handler_panicked),
+];
+
+/// Run `row`'s case and compare what the server did with the page.
+fn check(row: &Row, case: RunCase) {
+    let mut c = case();
+    let a = &c.answer;
+    assert_eq!(
+        (a.status.code(), a.status.name()),
+        (row.code, row.name.as_str()),
+        "the status (message: {:?})",
+        a.message
+    );
+    assert!(
+        matches(&row.pattern, &a.message),
+        "the message\n    {:?}\nis not what the page shows:\n    {:?}",
+        a.message,
+        row.pattern
+    );
+    let want_id = if row.id_zero { 0 } else { c.request_id };
+    assert_eq!(a.header.request_id, want_id, "the answer's request id");
+    if row.in_codec_0 {
+        assert_eq!(a.header.codec, 0, "the answer's codec byte");
+    }
+    if row.stays_open {
+        send(
+            &mut c.stream,
+            &request_frame(99, "Multiply", &multiply_args(6, 7)),
+        );
+        let after = read_response(&mut c.stream);
+        assert_eq!(
+            (after.header.request_id, after.status, after.result_i32()),
+            (99, Status::Ok, 42),
+            "the page says the connection stays open, so a good call on it must work"
+        );
+    } else {
+        assert_closed(&mut c.stream);
+    }
+}
+
+#[test]
+fn every_row_of_the_bad_input_table_is_what_the_server_does() {
+    let doc = std::fs::read_to_string(PROTOCOL_MD)
+        .unwrap_or_else(|e| panic!("cannot read {PROTOCOL_MD}: {e}"))
+        .replace("\r\n", "\n");
+    let rows = rows_of_section_9(&doc);
+    assert!(
+        rows.len() >= CASES.len(),
+        "only {} rows in the table",
+        rows.len()
+    );
+    let mut problems = Vec::new();
+    for (key, _) in CASES {
+        let n = rows.iter().filter(|r| r.what.starts_with(key)).count();
+        if n != 1 {
+            problems.push(format!(
+                "case {key:?} matches {n} rows of the table (it must match exactly one)"
+            ));
+        }
+    }
+    for row in &rows {
+        let Some((_, case)) = CASES.iter().find(|(key, _)| row.what.starts_with(key)) else {
+            problems.push(format!("no case for the row {:?}: add one", row.what));
+            continue;
+        };
+        let ran = std::panic::catch_unwind(|| check(row, *case));
+        if let Err(panic) = ran {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            problems.push(format!("row {:?}:\n  {why}", row.what));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "docs/protocol.md §9 does not match the server:\n{}",
+        problems.join("\n")
+    );
+}
