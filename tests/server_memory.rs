@@ -75,7 +75,10 @@ fn stalled_connections_cost_what_they_sent_not_what_they_claimed() {
     }
     if let Some(before) = before {
         let grew = peak.saturating_sub(before);
-        eprintln!("200 stalled connections: resident memory grew {} KiB", grew / 1024);
+        eprintln!(
+            "200 stalled connections: resident memory grew {} KiB",
+            grew / 1024
+        );
         assert!(
             grew < 64 * MIB,
             "200 stalled connections grew the server by {} MiB",
@@ -185,7 +188,10 @@ fn a_mix_of_hostile_peers_leaves_a_good_client_served_and_memory_bounded() {
         // connections × (256 KiB being read + 512 KiB outbox) ≈ 32 MiB; the
         // rest is threads, buffers and the allocator's slack.
         let grew = peak.saturating_sub(before);
-        eprintln!("hostile mix: resident memory grew {} KiB; {i} good calls", grew / 1024);
+        eprintln!(
+            "hostile mix: resident memory grew {} KiB; {i} good calls",
+            grew / 1024
+        );
         assert!(
             grew < 128 * MIB,
             "the server grew by {} MiB under the hostile mix",
