@@ -46,6 +46,10 @@ pub enum Status {
     /// The peer cannot be reached or the connection broke. Usually safe to
     /// retry, on this server later or on another one.
     Unavailable = 14,
+    /// Bytes were damaged on the way: a frame's checksum did not match
+    /// (see [`crate::checksum`]). The connection is closed; a retry on a new
+    /// one is safe for idempotent calls.
+    DataLoss = 15,
     /// The caller did not prove who it is.
     Unauthenticated = 16,
 }
@@ -66,6 +70,7 @@ impl Status {
             12 => Status::Unimplemented,
             13 => Status::Internal,
             14 => Status::Unavailable,
+            15 => Status::DataLoss,
             16 => Status::Unauthenticated,
             _ => Status::Unknown,
         }
@@ -90,6 +95,7 @@ impl Status {
             Status::Unimplemented => "UNIMPLEMENTED",
             Status::Internal => "INTERNAL",
             Status::Unavailable => "UNAVAILABLE",
+            Status::DataLoss => "DATA_LOSS",
             Status::Unauthenticated => "UNAUTHENTICATED",
         }
     }
@@ -182,6 +188,7 @@ mod tests {
             Status::Unimplemented,
             Status::Internal,
             Status::Unavailable,
+            Status::DataLoss,
             Status::Unauthenticated,
         ];
         for s in all {

@@ -31,6 +31,7 @@
 //! | [`service`] | 原理 › 组件 (RPC Proxy) | the proxy is code you could have written by hand |
 //! | [`protocol`] | 网络传输, 原理 › 建立通信 | a fixed header that states the body's length |
 //! | [`transport`] | 网络传输 (组件: Channel) | buffered reads, batched writes, every syscall counts |
+//! | [`checksum`] | 网络传输 | TCP checks each hop; only the two ends can check the whole path |
 //! | [`pool`] | 组件 › RPC Processor | a bounded queue says "busy" instead of growing |
 //! | [`sync`] | — | a panic elsewhere must not poison the server's locks |
 //! | [`time`] | 远程过程调用带来的新问题 | a timeout becomes one deadline, once; a huge one means none |
@@ -43,6 +44,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod checksum;
 pub mod client;
 pub mod codec;
 pub mod error;

@@ -30,8 +30,8 @@
 //!   writer, so Nagle's algorithm would only add delay (up to 40 ms when it
 //!   meets the peer's delayed ACK).
 
-use crate::error::RpcError;
-use crate::protocol::{Frame, Header, HEADER_LEN};
+use crate::error::{RpcError, Status};
+use crate::protocol::{Frame, Header, FLAG_CHECKSUM, HEADER_LEN};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Mutex;
@@ -224,7 +224,13 @@ impl<R: Read> FrameReader<R> {
         }
         self.fill_to(HEADER_LEN + body_len)?;
         let body_start = self.start + HEADER_LEN;
-        let body = self.buf[body_start..body_start + body_len].to_vec();
+        let frame_bytes = &self.buf[self.start..body_start + body_len];
+        let body = if header.flags & FLAG_CHECKSUM != 0 {
+            let body = checked_body(frame_bytes).map_err(ReadError::Protocol)?;
+            body.to_vec()
+        } else {
+            frame_bytes[HEADER_LEN..].to_vec()
+        };
         self.start = body_start + body_len;
         if self.start == self.end {
             self.start = 0;
@@ -320,6 +326,29 @@ impl<R: Read> FrameReader<R> {
             }
         }
     }
+}
+
+/// The body of a sealed frame (header and body as received, CRC last),
+/// without its CRC, if the CRC matches.
+fn checked_body(frame: &[u8]) -> Result<&[u8], RpcError> {
+    if frame.len() < HEADER_LEN + 4 {
+        return Err(RpcError::new(
+            Status::DataLoss,
+            "a frame flagged as checksummed is too short to hold its CRC-32C; connection closed",
+        ));
+    }
+    let (data, crc) = frame.split_at(frame.len() - 4);
+    let sent = u32::from_be_bytes(crc.try_into().unwrap());
+    let got = crate::checksum::crc32c(data);
+    if sent != got {
+        return Err(RpcError::new(
+            Status::DataLoss,
+            format!(
+                "frame checksum mismatch (CRC-32C {got:08x}, the frame says {sent:08x}): bytes were damaged on the way; connection closed"
+            ),
+        ));
+    }
+    Ok(&data[HEADER_LEN..])
 }
 
 /// A sound minirpc header (magic and version right) whose kind this build
@@ -525,6 +554,31 @@ mod tests {
             "buffer grew to {}",
             r.buf.len()
         );
+    }
+
+    #[test]
+    fn a_sealed_frame_is_checked_and_one_flipped_bit_is_refused() {
+        let mut bytes = Vec::new();
+        let start =
+            crate::protocol::begin_frame(&mut bytes, FrameKind::Request, CodecId::Binary, 5);
+        bytes.extend_from_slice(b"some arguments");
+        crate::protocol::finish_frame(&mut bytes, start);
+        crate::protocol::seal(&mut bytes, start);
+        let mut r = FrameReader::new(&bytes[..], 1000);
+        let f = r.read_frame().unwrap();
+        assert_eq!(f.body, b"some arguments", "the CRC is not part of the body");
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x10;
+            let mut r = FrameReader::new(&bad[..], 1000);
+            match r.read_frame() {
+                Err(ReadError::Protocol(e)) => {
+                    assert!(e.status == Status::DataLoss || i < 6, "byte {i}: {e}")
+                }
+                Err(_) => {} // a damaged length or kind fails in its own way
+                Ok(f) => panic!("byte {i} flipped, yet read {f:?}"),
+            }
+        }
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub(crate) struct Conn {
     pub(crate) inline_method: AtomicUsize,
     /// The reading role while its reader runs a call inline.
     pub(crate) parked: Mutex<Option<ReadRole>>,
+    /// The client seals its frames with a checksum, so we seal ours (set
+    /// by the first sealed frame that arrives).
+    pub(crate) sealed: AtomicBool,
 }
 
 impl Conn {
@@ -81,6 +84,15 @@ impl Conn {
             inline_since: AtomicU64::new(0),
             inline_method: AtomicUsize::new(0),
             parked: Mutex::new(None),
+            sealed: AtomicBool::new(false),
+        }
+    }
+
+    /// Seal the frame that starts at `start` in `out`, if this connection
+    /// uses checksums (see [`protocol::seal`]).
+    pub(crate) fn seal(&self, out: &mut Vec<u8>, start: usize) {
+        if self.sealed.load(Ordering::Relaxed) {
+            protocol::seal(out, start);
         }
     }
 
@@ -95,6 +107,7 @@ impl Conn {
     fn send_connection_error(&self, err: &RpcError) {
         let mut out = Vec::new();
         protocol::error_response(&mut out, CodecId::Binary, 0, err);
+        self.seal(&mut out, 0);
         self.send(&out);
     }
 }
@@ -215,6 +228,7 @@ fn read_one(inner: &Arc<Inner>, conn: &Arc<Conn>, role: &mut ReadRole) -> Next {
             if header.kind == FrameKind::Request && header.request_id != 0 {
                 let mut out = Vec::new();
                 protocol::error_response(&mut out, CodecId::Binary, header.request_id, &error);
+                conn.seal(&mut out, 0);
                 conn.send(&out);
             }
             inner.stats.calls_failed.fetch_add(1, Ordering::Relaxed);
@@ -225,13 +239,18 @@ fn read_one(inner: &Arc<Inner>, conn: &Arc<Conn>, role: &mut ReadRole) -> Next {
             // We can no longer find frame boundaries: say why, then close
             // (after the answers already computed, so they are not lost).
             let mut out = std::mem::take(&mut role.batch);
+            let start = out.len();
             protocol::error_response(&mut out, CodecId::Binary, 0, &e);
+            conn.seal(&mut out, start);
             conn.send(&out);
             return Next::Close;
         }
         // Clean close, truncated frame, reset: just close.
         Err(_) => return Next::Close,
     };
+    if frame.header.flags & protocol::FLAG_CHECKSUM != 0 {
+        conn.sealed.store(true, Ordering::Relaxed);
+    }
     match frame.header.kind {
         FrameKind::Request if frame.header.request_id == 0 => {
             // Id 0 is reserved for connection-level errors: a response to
@@ -252,6 +271,7 @@ fn read_one(inner: &Arc<Inner>, conn: &Arc<Conn>, role: &mut ReadRole) -> Next {
         FrameKind::Ping => {
             let mut out = Vec::with_capacity(protocol::HEADER_LEN);
             protocol::control_frame(&mut out, FrameKind::Pong, frame.header.request_id);
+            conn.seal(&mut out, 0);
             conn.send(&out);
             // A ping is not a call: the idle clock keeps running from the
             // last request, so wait only for what is left of it.

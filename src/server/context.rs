@@ -27,6 +27,8 @@ pub struct CallContext {
     pub(crate) tracer: Option<Tracer>,
     /// Set when the client sends a cancel frame for this call.
     pub(crate) cancelled: Option<Arc<AtomicBool>>,
+    /// Answer with a checksummed frame (the request came with one).
+    pub(crate) sealed: bool,
 }
 
 impl std::fmt::Debug for CallContext {

@@ -125,6 +125,7 @@ pub(crate) fn dispatch(
         whitelist: Arc::clone(&inner.whitelist),
         tracer: tracer.clone(),
         cancelled: None,
+        sealed: conn.sealed.load(Ordering::Relaxed),
     };
     let args_start = frame.body.len() - head.args.len();
     let body = frame.body;
@@ -205,6 +206,7 @@ fn reject(inner: &Inner, conn: &Conn, id: u64, oneway: bool, codec: CodecId, err
     }
     let mut out = Vec::new();
     protocol::error_response(&mut out, codec, id, &err);
+    conn.seal(&mut out, 0);
     conn.send(&out);
 }
 
@@ -338,6 +340,9 @@ pub(crate) fn run_call(
         out.clear();
         protocol::error_response(&mut out, ctx.codec, ctx.request_id, &e);
     }
+    if ctx.sealed {
+        protocol::seal(&mut out, 0);
+    }
     ctx.trace(6, Some(&out), || {
         format!(
             "sending the {}-byte response frame (request id {})",
@@ -379,7 +384,8 @@ fn run_handler(
     result?;
     // A result the peer would refuse must not go out: it would cost the
     // whole frame to send and then fail at the other end.
-    let body = out.len() - start - HEADER_LEN;
+    let crc = if ctx.sealed { 4 } else { 0 };
+    let body = out.len() - start - HEADER_LEN + crc;
     let max = inner.config.max_frame_bytes;
     if body > max {
         return Err(RpcError::resource_exhausted(format!(

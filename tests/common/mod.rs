@@ -93,6 +93,7 @@ pub fn header_bytes(kind: FrameKind, request_id: u64, body_len: u32) -> [u8; HEA
     Header {
         kind,
         codec: CodecId::Binary as u8,
+        flags: 0,
         request_id,
         body_len,
     }
