@@ -128,7 +128,7 @@ pub struct Limits {
     /// bytes (its `Vec`s, `String`s, maps, boxes, and in JSON the parsed
     /// tree), and is refused with `ResourceExhausted` past that.
     /// Default: 32, above what ordinary messages need (a `Vec<u64>` needs
-    /// 1, a `Vec<Option<String>>` of `None`s 24, JSON about 5 to 27; see
+    /// 1, a `Vec<Option<String>>` of `None`s 24, JSON about 3 to 27; see
     /// docs/03-serialization.md) and far below what a hostile one asks.
     pub max_decoded_factor: usize,
     /// The smallest decode budget, whatever the input's size, so that a
