@@ -4,15 +4,17 @@
 //! and an `Option` is a typical business message: big enough that the codec
 //! matters, small enough that it is one RPC. `order/encode` writes it into a
 //! `Vec` reused across iterations (as the client does for its frame), and
-//! `order/decode` reads it back with the default [`Limits`].
+//! `order/decode` reads it back with the default [`Limits`] (so within the
+//! decode budget, whose cost this measures too). `order_json/decode` reads
+//! the JSON form: the parse into a tree, then the decode out of it.
 //!
-//! Run with `cargo bench --bench codec`.
+//! Run with `cargo bench --bench codec` (`-- --quick` for a short run).
 
 #[path = "support/mod.rs"]
 mod support;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use minirpc::codec::{self, Encode};
+use minirpc::codec::{self, Encode, JsonCx};
 use minirpc::Limits;
 use std::hint::black_box;
 use std::time::Duration;
@@ -43,6 +45,23 @@ fn order(c: &mut Criterion) {
     group.bench_function("decode", |b| {
         b.iter(|| {
             let o: Order = codec::from_bytes(black_box(&bytes), Limits::default()).unwrap();
+            black_box(o)
+        })
+    });
+    group.finish();
+
+    let text = codec::to_json(&order);
+    let cx = JsonCx::unchecked();
+    let mut group = c.benchmark_group("order_json");
+    group
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("decode", |b| {
+        b.iter(|| {
+            let o: Order =
+                codec::from_json(black_box(text.as_bytes()), Limits::default(), &cx).unwrap();
             black_box(o)
         })
     });

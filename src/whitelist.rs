@@ -29,7 +29,7 @@
 //!
 //! | layer | filled by |
 //! |---|---|
-//! | declared | `Server::register`: every record type reachable from a method's argument types, collected through `Decode::declared_types` |
+//! | declared | `Server::register`: every record type reachable from a method's argument types, collected through `Decode::declared_types` into [`DeclaredTypes`] |
 //! | built-in | [`BUILTIN_TYPES`]: named types minirpc itself defines codecs for |
 //! | user | `ServerBuilder::allow_type`: types a raw handler decodes by hand |
 
@@ -94,6 +94,43 @@ impl Whitelist {
     /// The declared layer, sorted (for the admin page and for tests).
     pub fn declared(&self) -> impl Iterator<Item = &str> {
         self.declared.iter().map(String::as_str)
+    }
+}
+
+/// The record types found by
+/// [`Decode::declared_types`](crate::codec::Decode::declared_types): the names JSON
+/// will carry in `"@type"` (layer 1 of the whitelist), plus the full Rust
+/// paths already visited. Two types may share a name (`billing::Order` and
+/// `shipping::Order`); each is still walked once, by its path.
+#[derive(Clone, Debug, Default)]
+pub struct DeclaredTypes {
+    names: Vec<&'static str>,
+    visited: Vec<&'static str>,
+}
+
+impl DeclaredTypes {
+    /// An empty set.
+    pub fn new() -> DeclaredTypes {
+        DeclaredTypes::default()
+    }
+
+    /// Record a type called `name` in JSON, whose Rust path is `path`.
+    /// Returns true the first time this path is seen (so the caller walks
+    /// its fields), false after.
+    pub fn visit(&mut self, name: &'static str, path: &'static str) -> bool {
+        if self.visited.contains(&path) {
+            return false;
+        }
+        self.visited.push(path);
+        if !self.names.contains(&name) {
+            self.names.push(name);
+        }
+        true
+    }
+
+    /// The names found so far, in the order found.
+    pub fn names(&self) -> &[&'static str] {
+        &self.names
     }
 }
 

@@ -1,68 +1,31 @@
-//! JSON (RFC 8259), written here: the text format of the codec.
+//! The JSON parser: text in, a [`Json`] tree out, or an error naming the
+//! line and column.
 //!
-//! Article: 原理 › 序列化. The article weighs JSON (cross-language,
-//! human-readable, bigger and slower) against binary formats; minirpc has
-//! both, from one description of each type (see [`crate::codec`]). The one
-//! idea to take away: **a text format is easy for people and other languages
-//! and costly for machines**: every number is parsed digit by digit, every
-//! string is scanned for escapes, and the names of fields travel in every
-//! message. `cargo run --example codecs` measures how much.
+//! Article: 原理 › 序列化 (JSON: 跨语言, 文本化). The one idea to take
+//! away: **a parser is where a text format is strict or sloppy, and
+//! sloppiness is where two programs start to disagree**: every refusal
+//! here (duplicate keys, lone surrogates, trailing text ...) closes a case
+//! where two JSON libraries would read one message two ways.
 //!
-//! Decoding happens in two steps. [`parse`] checks the text against the
-//! grammar and builds a [`Json`] tree; it refuses invalid UTF-8, lone
-//! surrogates, control characters in strings, duplicate keys, nesting past
-//! the limit and anything after the value, naming the line and column. Then
-//! the receiving type reads what it expects out of the tree
-//! ([`crate::codec::Decode::decode_json`]). Numbers stay as their text in
-//! the tree, so `18446744073709551615` becomes a `u64` exactly, never
-//! passing through a float.
+//! It is a recursive-descent parser: one method per grammar rule
+//! (`value`, `array`, `object`, `string`, `number`), each advancing `pos`
+//! over the bytes. Recursion is bounded by `max_depth`, memory by the
+//! [`Budget`], which every node, string and array is charged to before it
+//! is kept.
 
+use super::{Json, JsonNumber};
+use crate::codec::budget::map_entry_cost;
+use crate::codec::Budget;
 use crate::error::RpcError;
 use std::collections::HashSet;
-use std::fmt::Write as _;
 
-/// A parsed JSON value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Json {
-    /// `null`
-    Null,
-    /// `true` or `false`
-    Bool(bool),
-    /// A number, kept as its exact text (already checked against the grammar).
-    Number(String),
-    /// A string, with escapes resolved.
-    String(String),
-    /// `[ ... ]`
-    Array(Vec<Json>),
-    /// `{ ... }`, members in their order in the text (keys are unique).
-    Object(Vec<(String, Json)>),
-}
+/// What one element of an array costs: its node.
+const NODE: usize = std::mem::size_of::<Json>();
+/// What one member of an object costs: its key and its node.
+const MEMBER: usize = std::mem::size_of::<(String, Json)>();
 
-impl Json {
-    /// What kind of value this is, for error messages.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Json::Null => "null",
-            Json::Bool(_) => "a boolean",
-            Json::Number(_) => "a number",
-            Json::String(_) => "a string",
-            Json::Array(_) => "an array",
-            Json::Object(_) => "an object",
-        }
-    }
-
-    /// The member `key` of an object.
-    pub fn get(&self, key: &str) -> Option<&Json> {
-        match self {
-            Json::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-}
-
-/// Parse one JSON text. `max_depth` bounds how deeply arrays and objects
-/// may nest (each level is a recursion in the parser).
-pub fn parse(bytes: &[u8], max_depth: u32) -> Result<Json, RpcError> {
+/// Parse one JSON text (see [`super::parse_within`]).
+pub(super) fn parse(bytes: &[u8], max_depth: u32, budget: &Budget) -> Result<Json, RpcError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         RpcError::invalid_argument(format!(
             "JSON is not valid UTF-8 (at byte {})",
@@ -74,6 +37,7 @@ pub fn parse(bytes: &[u8], max_depth: u32) -> Result<Json, RpcError> {
         pos: 0,
         depth: 0,
         max_depth,
+        budget,
     };
     p.ws();
     let v = p.value()?;
@@ -84,11 +48,33 @@ pub fn parse(bytes: &[u8], max_depth: u32) -> Result<Json, RpcError> {
     Ok(v)
 }
 
+/// A finished array or object, cut to its exact length.
+///
+/// A `Vec` that grows by pushing keeps up to twice the room it needs, and
+/// its first push reserves four slots; in a tree of many small arrays that
+/// slack was most of the memory. So arrays and objects start with room for
+/// one (a one-element array, the worst case, then allocates exactly once)
+/// and are cut to size when they end. Cutting alone is not enough: the
+/// allocator keeps the freed tail of each block for a later allocation of
+/// that size, which in such a tree never comes, so the memory would stay
+/// in use. The shrink is one `realloc`, and none when the length is exact.
+fn exact<T>(mut v: Vec<T>) -> Vec<T> {
+    v.shrink_to_fit();
+    v
+}
+
+/// What one key costs in the duplicate-key set: a copy of it, in a hash
+/// table slot.
+fn key_cost(key: &str) -> usize {
+    key.len() + map_entry_cost::<String, ()>()
+}
+
 struct Parser<'a> {
     s: &'a [u8],
     pos: usize,
     depth: u32,
     max_depth: u32,
+    budget: &'a Budget,
 }
 
 impl Parser<'_> {
@@ -156,15 +142,19 @@ impl Parser<'_> {
             self.pos += 1;
             return Ok(Json::Array(items));
         }
+        // Room for one to start with, not the four a first push reserves:
+        // see `exact`.
+        items.reserve_exact(1);
         loop {
             self.ws();
+            self.budget.charge(NODE, "a JSON array element")?;
             items.push(self.value()?);
             self.ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(Json::Array(items));
+                    return Ok(Json::Array(exact(items)));
                 }
                 _ => return Err(self.error("expected ',' or ']' in an array")),
             }
@@ -183,6 +173,7 @@ impl Parser<'_> {
             self.pos += 1;
             return Ok(Json::Object(members));
         }
+        members.reserve_exact(1);
         loop {
             self.ws();
             if self.peek() != Some(b'"') {
@@ -192,11 +183,19 @@ impl Parser<'_> {
             let key = self.string()?;
             // RFC 8259 says keys SHOULD be unique; parsers disagree on which
             // duplicate wins, which attackers exploit. Refuse them.
+            // (The set holds copies of the keys, so they are charged too.)
             let duplicate = match &mut seen {
-                Some(set) => !set.insert(key.clone()),
+                Some(set) => {
+                    self.budget
+                        .charge(key_cost(&key), "a JSON object's key set")?;
+                    !set.insert(key.clone())
+                }
                 None => {
                     let dup = members.iter().any(|(k, _)| *k == key);
                     if !dup && members.len() >= 16 {
+                        let cost = members.iter().map(|(k, _)| key_cost(k)).sum::<usize>();
+                        self.budget
+                            .charge(cost + key_cost(&key), "a JSON object's key set")?;
                         let mut set: HashSet<String> =
                             members.iter().map(|(k, _)| k.clone()).collect();
                         set.insert(key.clone());
@@ -215,6 +214,7 @@ impl Parser<'_> {
             }
             self.pos += 1;
             self.ws();
+            self.budget.charge(MEMBER, "a JSON object member")?;
             let v = self.value()?;
             members.push((key, v));
             self.ws();
@@ -222,7 +222,7 @@ impl Parser<'_> {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
-                    return Ok(Json::Object(members));
+                    return Ok(Json::Object(exact(members)));
                 }
                 _ => return Err(self.error("expected ',' or '}' in an object")),
             }
@@ -271,8 +271,10 @@ impl Parser<'_> {
             }
         }
         // The bytes are ASCII digits and signs, so this cannot fail.
-        let text = String::from_utf8_lossy(&self.s[start..self.pos]).into_owned();
-        Ok(Json::Number(text))
+        let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or_default();
+        let number = JsonNumber::from(text);
+        self.budget.charge(number.heap_bytes(), "a JSON number")?;
+        Ok(Json::Number(number))
     }
 
     fn hex4(&mut self) -> Result<u32, RpcError> {
@@ -304,11 +306,19 @@ impl Parser<'_> {
             }
             // The input was checked to be UTF-8 and we stopped on ASCII, so
             // this slice is whole characters.
-            out.push_str(std::str::from_utf8(&self.s[run..self.pos]).unwrap_or_default());
+            let plain = std::str::from_utf8(&self.s[run..self.pos]).unwrap_or_default();
+            if out.is_empty() {
+                // The common case, a string with no escapes: one
+                // allocation of exactly its length.
+                out = plain.to_owned();
+            } else {
+                out.push_str(plain);
+            }
             match self.peek() {
                 None => return Err(self.error("unterminated string")),
                 Some(b'"') => {
                     self.pos += 1;
+                    self.budget.charge(out.capacity(), "a JSON string")?;
                     return Ok(out);
                 }
                 Some(b'\\') => {
@@ -364,35 +374,9 @@ impl Parser<'_> {
     }
 }
 
-/// Append `s` as a JSON string, quoted and escaped.
-pub fn write_string(out: &mut String, s: &str) {
-    out.push('"');
-    let mut run = 0;
-    for (i, c) in s.char_indices() {
-        let esc = match c {
-            '"' => "\\\"",
-            '\\' => "\\\\",
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\t' => "\\t",
-            c if (c as u32) < 0x20 => "",
-            _ => continue,
-        };
-        out.push_str(&s[run..i]);
-        if esc.is_empty() {
-            let _ = write!(out, "\\u{:04x}", c as u32);
-        } else {
-            out.push_str(esc);
-        }
-        run = i + c.len_utf8();
-    }
-    out.push_str(&s[run..]);
-    out.push('"');
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::json::{parse, Json};
 
     fn ok(s: &str) -> Json {
         parse(s.as_bytes(), 64).unwrap_or_else(|e| panic!("{s:?}: {e}"))
@@ -464,14 +448,5 @@ mod tests {
         assert!(bad(deep.as_bytes()).contains("nested deeper than 64"));
         let fine = "[".repeat(64) + &"]".repeat(64);
         ok(&fine);
-    }
-
-    #[test]
-    fn strings_are_written_with_escapes_and_read_back() {
-        let s = "q\"b\\n\nt\tc\u{1}é😀";
-        let mut out = String::new();
-        write_string(&mut out, s);
-        assert_eq!(out, "\"q\\\"b\\\\n\\nt\\tc\\u0001é😀\"");
-        assert_eq!(ok(&out), Json::String(s.into()));
     }
 }
