@@ -49,6 +49,14 @@ fn await_connections(server: &ServerHandle, n: usize, within: Duration) {
     }
 }
 
+/// Return once the server has read every request `c` sent before: a call
+/// to a method that does not exist is answered by the connection's reader
+/// itself, and the reader reads in order.
+fn read_everything_sent_so_far(c: &Client) {
+    let e = c.call::<_, ()>("NoSuchMethod", &()).unwrap_err();
+    assert_eq!(e.status, Status::Unimplemented, "{e}");
+}
+
 /// Whether the server closed `s` (bounded by the socket's read timeout).
 fn closed_by_server(s: &mut TcpStream) -> bool {
     let mut buf = [0u8; 65536];
@@ -175,6 +183,7 @@ fn requests_queued_from_one_connection_are_bounded_in_bytes() {
     let pending: Vec<_> = (0..8)
         .map(|_| c.call_async::<_, u32>("Sink", &payload))
         .collect();
+    read_everything_sent_so_far(&c);
     gate.open();
     assert_eq!(held.wait(), Ok(true));
     let mut refused = 0;
@@ -415,6 +424,7 @@ fn one_connection_cannot_have_more_calls_in_flight_than_its_cap() {
     let calls: Vec<_> = (0..10)
         .map(|_| c.call_async::<_, bool>("Hold", &()))
         .collect();
+    read_everything_sent_so_far(&c);
     // A second connection is not affected by the first one's cap.
     assert_serves(server.local_addr());
     gate.open();

@@ -90,13 +90,18 @@ impl Server {
             // Server step 5: decode the arguments into the declared types...
             // In JSON, records are checked against the whitelist here.
             let cx = JsonCx::checked(&ctx.whitelist);
+            // The decoder's status is kept: bad bytes are INVALID_ARGUMENT,
+            // a message that would need too much memory RESOURCE_EXHAUSTED.
             let a: A = codec::decode_as(ctx.codec, args, ctx.limits, &cx).map_err(|e| {
-                RpcError::invalid_argument(format!(
-                    "arguments for \"{}\" do not decode as {}: {}",
-                    ctx.call_id,
-                    std::any::type_name::<A>(),
-                    e.message
-                ))
+                RpcError::new(
+                    e.status,
+                    format!(
+                        "arguments for \"{}\" do not decode as {}: {}",
+                        ctx.call_id,
+                        std::any::type_name::<A>(),
+                        e.message
+                    ),
+                )
             })?;
             ctx.trace(5, Some(args), || {
                 format!(
