@@ -12,6 +12,8 @@ use super::builder::ServerBuilder;
 use super::connection::Conn;
 use super::relief::relief_loop;
 use super::table::{Method, Server};
+use crate::discovery::{Instance, Registration, Registry};
+use crate::error::RpcError;
 use crate::pool::ThreadPool;
 use crate::sync::lock;
 use crate::trace::{self, Side};
@@ -156,6 +158,7 @@ impl Server {
             local_addr,
             inner,
             threads: Some((acceptor, relief)),
+            registrations: Vec::new(),
         })
     }
 }
@@ -166,6 +169,8 @@ pub struct ServerHandle {
     inner: Arc<Inner>,
     /// The acceptor and the relief thread, until shutdown joins them.
     threads: Option<(JoinHandle<()>, JoinHandle<()>)>,
+    /// Where this server is published (see [`ServerHandle::publish`]).
+    registrations: Vec<Registration>,
 }
 
 impl ServerHandle {
@@ -188,7 +193,24 @@ impl ServerHandle {
         }
     }
 
+    /// Publish this server in `registry` as `instance` (whose address is
+    /// usually [`local_addr`](Self::local_addr)), kept alive with `ttl`
+    /// until shutdown. Shutdown deregisters it *first*, before it stops
+    /// accepting, so consumers stop sending before the server goes (原理 ›
+    /// 服务发现: a provider that leaves says so).
+    pub fn publish(
+        &mut self,
+        registry: &dyn Registry,
+        instance: &Instance,
+        ttl: Duration,
+    ) -> Result<(), RpcError> {
+        let r = registry.register(instance, ttl)?;
+        self.registrations.push(r);
+        Ok(())
+    }
+
     /// Stop the server gracefully:
+    /// 0. deregister from every registry it was published in;
     /// 1. stop accepting connections;
     /// 2. stop reading new requests (each connection's read half is shut);
     /// 3. let the calls already running or queued finish and send their
@@ -203,6 +225,10 @@ impl ServerHandle {
     }
 
     fn stop(&mut self) {
+        // Consumers first learn we are leaving, while we still serve them.
+        for r in self.registrations.drain(..) {
+            let _ = r.deregister();
+        }
         let Some((acceptor, relief)) = self.threads.take() else {
             return;
         };
