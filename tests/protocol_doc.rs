@@ -8,7 +8,9 @@
 //! Each block in the page sits between HTML comment markers,
 //! `<!-- dump:request -->` and `<!-- /dump:request -->` (and the same for
 //! `response`), and is a fenced `text` block holding the output of
-//! `minirpc::trace::annotate_frame` for that frame.
+//! `minirpc::trace::annotate_frame` for that frame. The page's `cancel`
+//! block (a cancel frame for request id 7, §7) is checked the same way,
+//! against the frame `minirpc::protocol::control_frame` builds.
 //!
 //! To see the blocks without a failure, run
 //! `cargo test --test protocol_doc -- --nocapture`.
@@ -147,4 +149,15 @@ fn protocol_md_shows_the_real_multiply_response_frame() {
     assert_eq!(&ex.response[..4], b"MR\x01\x02");
     assert_eq!(ex.response[6..14], 1u64.to_be_bytes());
     assert_page_shows("response", &ex.response);
+}
+
+#[test]
+fn protocol_md_shows_a_real_cancel_frame() {
+    use minirpc::protocol::{control_frame, FrameKind};
+    let mut cancel = Vec::new();
+    control_frame(&mut cancel, FrameKind::Cancel, 7);
+    // A cancel (kind 6) for request id 7, with no body.
+    assert_eq!(&cancel[..4], b"MR\x01\x06");
+    assert_eq!(cancel.len(), minirpc::protocol::HEADER_LEN);
+    assert_page_shows("cancel", &cancel);
 }

@@ -1,8 +1,9 @@
-//! `docs/protocol.md` §9 is a table: for each kind of bad input, the status
-//! and message the server answers with, the request id of the answer, and
-//! whether the connection stays open. A client written from the page relies
-//! on every cell, so this test reads the table out of the page and checks
-//! each row against a real server over a raw socket.
+//! `docs/protocol.md` §9 is a table: for each kind of bad input (and each
+//! limit a peer can hit), the status and message the server answers with,
+//! the request id of the answer, and whether the connection stays open. A
+//! client written from the page relies on every cell, so this test reads the
+//! table out of the page and checks each row against a real server over a
+//! raw socket.
 //!
 //! Each row is matched to one case below by the start of its first cell
 //! ("what arrives"). A row without a case, or a case without a row, fails the
@@ -18,6 +19,11 @@
 //! 4. checks the connection: "closed" means the next read sees the end of
 //!    the stream; "stays open" means a `Multiply` on the same socket is
 //!    still answered.
+//!
+//! A row whose answer cell starts with "no answer" (and whose request id
+//! cell is "—") says the server answers nothing at all: the case reads no
+//! answer, and the row must say "stays open", so the `Multiply` of step 4
+//! proves it: its answer must be the first frame that comes back.
 //!
 //! Every read has a timeout (`common::PATIENCE`), and events are ordered by
 //! answers on the socket (a pong proves the frames before it were read), by
@@ -45,6 +51,9 @@ const PROTOCOL_MD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.md
 struct Row {
     /// The first cell, "what arrives".
     what: String,
+    /// The answer cell says "no answer": the server sends nothing back.
+    /// (Then the status fields below are unused.)
+    no_answer: bool,
     code: u8,
     name: String,
     /// The message pattern, without its quotes.
@@ -90,6 +99,31 @@ fn cells(line: &str) -> Vec<&str> {
 fn parse_row(line: &str) -> Row {
     let c = cells(line);
     assert_eq!(c.len(), 4, "a row of the table has four cells: {line}");
+    let stays_open = match c[3].trim_matches('*') {
+        "closed" => false,
+        "stays open" => true,
+        other => panic!("unknown connection cell {other:?} (expected closed or stays open)"),
+    };
+    if c[1].starts_with("no answer") {
+        assert_eq!(
+            c[2], "—",
+            "a row with no answer has no request id (\"—\"): {line}"
+        );
+        assert!(
+            stays_open,
+            "a row with no answer must say the connection stays open (that is how it is checked): {line}"
+        );
+        return Row {
+            what: c[0].to_owned(),
+            no_answer: true,
+            code: 0,
+            name: String::new(),
+            pattern: String::new(),
+            in_codec_0: false,
+            id_zero: false,
+            stays_open,
+        };
+    }
     let (code, name, after) = status_in(c[1]).unwrap_or_else(|| {
         panic!(
             "no status (a number, then a `NAME` in backticks) in the cell: {}",
@@ -106,13 +140,9 @@ fn parse_row(line: &str) -> Row {
         "the request's" => false,
         other => panic!("unknown request id cell {other:?} (expected 0 or \"the request's\")"),
     };
-    let stays_open = match c[3].trim_matches('*') {
-        "closed" => false,
-        "stays open" => true,
-        other => panic!("unknown connection cell {other:?} (expected closed or stays open)"),
-    };
     Row {
         what: c[0].to_owned(),
+        no_answer: false,
         code,
         name: name.to_owned(),
         pattern: after[open_q + 1..close_q].to_owned(),
@@ -237,7 +267,8 @@ struct Case {
     stream: TcpStream,
     /// The request id the input carried (the answer's, unless the row says 0).
     request_id: u64,
-    answer: RawResponse,
+    /// The server's answer, or `None` for an input that gets none.
+    answer: Option<RawResponse>,
     _server: ServerHandle,
     _others: Vec<TcpStream>,
 }
@@ -246,10 +277,12 @@ struct Case {
 /// - `Multiply(i32, i32) -> i32`;
 /// - `Fail`: returns `NOT_FOUND`, "no user 42";
 /// - `Panic`: panics;
-/// - `Block`: reports on `started`, then waits for `gate` (bounded).
+/// - `Block`: reports on `started`, then waits for `gate` (bounded);
+/// - `Big(n: u32) -> Vec<u8>`: `n` bytes.
 fn serve(builder: ServerBuilder, gate: &Arc<Gate>, started: mpsc::Sender<()>) -> ServerHandle {
     let mut server: Server = builder.build();
     server.register("Multiply", |(l, r): (i32, i32)| Ok(l * r));
+    server.register("Big", |n: u32| Ok(vec![7u8; n as usize]));
     server.register("Fail", |(): ()| -> Result<(), RpcError> {
         Err(RpcError::new(Status::NotFound, "no user 42"))
     });
@@ -275,7 +308,7 @@ fn answer_to(bytes: &[u8], request_id: u64) -> Case {
     let server = serve(Server::builder(), &gate, tx);
     let mut stream = raw_connect(server.local_addr());
     send(&mut stream, bytes);
-    let answer = read_response(&mut stream);
+    let answer = Some(read_response(&mut stream));
     Case {
         stream,
         request_id,
@@ -323,13 +356,45 @@ fn unknown_version() -> Case {
 }
 
 fn unknown_kind() -> Case {
-    answer_to(&header_with(3, 9), 5)
+    // Kind 9, with a body that must be skipped along with its header.
+    let gate = Gate::new();
+    let (tx, _rx) = mpsc::channel();
+    let server = serve(Server::builder(), &gate, tx);
+    let mut stream = raw_connect(server.local_addr());
+    let mut frame = header_bytes(FrameKind::Ping, 5, 6).to_vec();
+    frame[3] = 9;
+    frame.extend_from_slice(b"future");
+    send(&mut stream, &frame);
+    Case {
+        stream,
+        request_id: 5,
+        answer: None,
+        _server: server,
+        _others: Vec::new(),
+    }
 }
 
 fn body_over_the_limit() -> Case {
-    // Only the header: the server must answer without reading a body.
-    let limit = protocol::DEFAULT_MAX_FRAME_BYTES as u32;
-    answer_to(&header_bytes(FrameKind::Request, 5, limit + 1), 5)
+    let gate = Gate::new();
+    let (tx, _rx) = mpsc::channel();
+    let server = serve(Server::builder(), &gate, tx);
+    let mut stream = raw_connect(server.local_addr());
+    // Only the header: the server must answer before any of the body...
+    let limit = protocol::DEFAULT_MAX_FRAME_BYTES;
+    send(
+        &mut stream,
+        &header_bytes(FrameKind::Request, 5, limit as u32 + 1),
+    );
+    let answer = Some(read_response(&mut stream));
+    // ...and then skip the body as it arrives, so the next frame is read.
+    send(&mut stream, &vec![0u8; limit + 1]);
+    Case {
+        stream,
+        request_id: 5,
+        answer,
+        _server: server,
+        _others: Vec::new(),
+    }
 }
 
 fn request_id_zero() -> Case {
@@ -352,7 +417,7 @@ fn one_connection_too_many() -> Case {
     );
     assert_eq!(read_response(&mut first).result_i32(), 6);
     let mut stream = raw_connect(server.local_addr());
-    let answer = read_response(&mut stream);
+    let answer = Some(read_response(&mut stream));
     Case {
         stream,
         request_id: 0,
@@ -393,10 +458,15 @@ fn arguments_that_do_not_decode() -> Case {
 
 /// One worker, held by `Block` until the gate opens.
 fn a_busy_server(queue_capacity: usize) -> (ServerHandle, Arc<Gate>, TcpStream) {
+    a_busy_server_with(Server::builder().queue_capacity(queue_capacity))
+}
+
+/// Like [`a_busy_server`], with other settings too: one worker, held by a
+/// `Block` sent on the returned connection until the gate opens.
+fn a_busy_server_with(builder: ServerBuilder) -> (ServerHandle, Arc<Gate>, TcpStream) {
     let gate = Gate::new();
     let (tx, started) = mpsc::channel();
-    let builder = Server::builder().workers(1).queue_capacity(queue_capacity);
-    let server = serve(builder, &gate, tx);
+    let server = serve(builder.workers(1), &gate, tx);
     let mut blocker = raw_connect(server.local_addr());
     send(&mut blocker, &request_frame(1, "Block", &[]));
     started
@@ -433,7 +503,7 @@ fn deadline_passed_in_the_queue() -> Case {
         std::thread::sleep(past - Instant::now());
     }
     gate.open();
-    let answer = read_response(&mut stream);
+    let answer = Some(read_response(&mut stream));
     Case {
         stream,
         request_id: 7,
@@ -443,28 +513,184 @@ fn deadline_passed_in_the_queue() -> Case {
     }
 }
 
+/// Read the next response on `s` and check it is request `id`, answered OK
+/// (a call the case queued to fill something up).
+fn expect_ok(s: &mut TcpStream, id: u64) {
+    let r = read_response(s);
+    assert_eq!(
+        (r.header.request_id, r.status),
+        (id, Status::Ok),
+        "{}",
+        r.message
+    );
+}
+
 fn the_queue_is_full() -> Case {
     let (server, gate, blocker) = a_busy_server(1);
+    // Another connection's Block fills the one place in the queue...
+    let mut filler = raw_connect(server.local_addr());
+    send(&mut filler, &request_frame(2, "Block", &[]));
+    ping_and_wait_for_pong(&mut filler, 3);
+    // ...so this call, from a connection with nothing in flight (so within
+    // any fair share), finds it full.
     let mut stream = raw_connect(server.local_addr());
-    // A second Block fills the one place in the queue...
-    send(&mut stream, &request_frame(2, "Block", &[]));
-    ping_and_wait_for_pong(&mut stream, 3);
-    // ...so this call finds it full.
     send(
         &mut stream,
         &request_frame(7, "Multiply", &multiply_args(1, 2)),
     );
-    let answer = read_response(&mut stream);
+    let answer = Some(read_response(&mut stream));
     // Empty the queue again, so the connection can be checked with a call.
     gate.open();
-    let queued = read_response(&mut stream);
-    assert_eq!((queued.header.request_id, queued.status), (2, Status::Ok));
+    expect_ok(&mut filler, 2);
+    Case {
+        stream,
+        request_id: 7,
+        answer,
+        _server: server,
+        _others: vec![blocker, filler],
+    }
+}
+
+fn over_max_in_flight_per_connection() -> Case {
+    let gate = Gate::new();
+    let (tx, started) = mpsc::channel();
+    let builder = Server::builder().workers(1).max_in_flight_per_connection(1);
+    let server = serve(builder, &gate, tx);
+    let mut stream = raw_connect(server.local_addr());
+    // One call in flight on this connection, its whole allowance...
+    send(&mut stream, &request_frame(1, "Block", &[]));
+    started.recv_timeout(PATIENCE).expect("Block did not start");
+    // (and another connection's Block queued behind it on the one worker:
+    // when that one starts, the first has finished and given its place back)
+    let mut filler = raw_connect(server.local_addr());
+    send(&mut filler, &request_frame(2, "Block", &[]));
+    ping_and_wait_for_pong(&mut filler, 3);
+    // ...so a second call is refused, whatever the pool could take.
+    send(
+        &mut stream,
+        &request_frame(7, "Multiply", &multiply_args(1, 2)),
+    );
+    let answer = Some(read_response(&mut stream));
+    gate.open();
+    expect_ok(&mut stream, 1);
+    started
+        .recv_timeout(PATIENCE)
+        .expect("the queued Block did not start");
+    Case {
+        stream,
+        request_id: 7,
+        answer,
+        _server: server,
+        _others: vec![filler],
+    }
+}
+
+fn over_the_fair_share_of_a_filling_queue() -> Case {
+    // One worker, held by another connection; room for 2 in the queue.
+    let (server, gate, blocker) = a_busy_server(2);
+    let mut stream = raw_connect(server.local_addr());
+    // This connection queues two calls: the queue is full past half...
+    send(&mut stream, &request_frame(2, "Block", &[]));
+    send(&mut stream, &request_frame(3, "Block", &[]));
+    // ...and with 2 connections its share is (2 + 1) / 2 = 1 call, which it
+    // has passed, so its next call is refused before the queue is asked.
+    send(
+        &mut stream,
+        &request_frame(7, "Multiply", &multiply_args(1, 2)),
+    );
+    let answer = Some(read_response(&mut stream));
+    gate.open();
+    expect_ok(&mut stream, 2);
+    expect_ok(&mut stream, 3);
     Case {
         stream,
         request_id: 7,
         answer,
         _server: server,
         _others: vec![blocker],
+    }
+}
+
+/// A request for `Multiply` with `extra` bytes after its arguments: refused
+/// by a byte budget before anything decodes it.
+fn a_large_multiply(id: u64, extra: usize) -> Vec<u8> {
+    let mut args = multiply_args(1, 2);
+    args.resize(args.len() + extra, 0);
+    request_frame(id, "Multiply", &args)
+}
+
+fn over_the_bytes_of_one_connection() -> Case {
+    // A budget of 64 bytes: the Block this connection has running holds 17
+    // of them (its body), so a 100-byte request does not fit. (A plain
+    // Multiply, 28 bytes, still fits beside the Block, even while the Block's
+    // bytes are being given back.)
+    let builder = Server::builder().max_queued_bytes_per_connection(64);
+    let (server, gate, mut stream) = a_busy_server_with(builder);
+    send(&mut stream, &a_large_multiply(7, 72));
+    let answer = Some(read_response(&mut stream));
+    gate.open();
+    expect_ok(&mut stream, 1);
+    Case {
+        stream,
+        request_id: 7,
+        answer,
+        _server: server,
+        _others: Vec::new(),
+    }
+}
+
+fn over_the_bytes_of_the_whole_server() -> Case {
+    // The same budget for the whole server: another connection's Block holds
+    // 17 of the 64 bytes, so this connection's 100-byte request does not fit.
+    let builder = Server::builder().max_queued_bytes(64);
+    let (server, gate, blocker) = a_busy_server_with(builder);
+    let mut stream = raw_connect(server.local_addr());
+    send(&mut stream, &a_large_multiply(7, 72));
+    let answer = Some(read_response(&mut stream));
+    gate.open();
+    Case {
+        stream,
+        request_id: 7,
+        answer,
+        _server: server,
+        _others: vec![blocker],
+    }
+}
+
+fn a_result_over_max_frame_bytes() -> Case {
+    let gate = Gate::new();
+    let (tx, _rx) = mpsc::channel();
+    let server = serve(Server::builder().max_frame_bytes(64), &gate, tx);
+    let mut stream = raw_connect(server.local_addr());
+    // 100 bytes of result do not fit in a 64-byte frame body.
+    send(&mut stream, &request_frame(7, "Big", &100u32.to_be_bytes()));
+    let answer = Some(read_response(&mut stream));
+    Case {
+        stream,
+        request_id: 7,
+        answer,
+        _server: server,
+        _others: Vec::new(),
+    }
+}
+
+fn a_frame_that_does_not_arrive_whole_in_time() -> Case {
+    let gate = Gate::new();
+    let (tx, _rx) = mpsc::channel();
+    let builder = Server::builder().frame_timeout(Duration::from_millis(200));
+    let server = serve(builder, &gate, tx);
+    let mut stream = raw_connect(server.local_addr());
+    // The first 10 bytes of a request, then nothing: the answer comes when
+    // the frame's deadline passes (the read waits for it, up to PATIENCE).
+    let frame = request_frame(7, "Multiply", &multiply_args(1, 2));
+    send(&mut stream, &frame[..10]);
+    let answer = Some(read_response(&mut stream));
+    Case {
+        stream,
+        request_id: 7,
+        answer,
+        _server: server,
+        _others: Vec::new(),
     }
 }
 
@@ -483,8 +709,12 @@ type RunCase = fn() -> Case;
 const CASES: &[(&str, RunCase)] = &[
     ("Bad magic", bad_magic),
     ("Unknown version", unknown_version),
-    ("Unknown kind", unknown_kind),
+    ("A frame of an unknown kind", unknown_kind),
     ("Body length over the limit", body_over_the_limit),
+    (
+        "A frame that does not arrive whole",
+        a_frame_that_does_not_arrive_whole_in_time,
+    ),
     ("A request (kind 1) with request id 0", request_id_zero),
     ("A response frame (kind 2)", a_response_from_the_client),
     ("A new connection when", one_connection_too_many),
@@ -500,6 +730,23 @@ const CASES: &[(&str, RunCase)] = &[
     ("The call's deadline passed", deadline_passed_in_the_queue),
     ("The worker queue is full", the_queue_is_full),
     (
+        "A request from a connection that already has",
+        over_max_in_flight_per_connection,
+    ),
+    (
+        "A request from a connection over its fair share",
+        over_the_fair_share_of_a_filling_queue,
+    ),
+    (
+        "A request that would take its connection's queued bytes",
+        over_the_bytes_of_one_connection,
+    ),
+    (
+        "A request that would take the server's queued bytes",
+        over_the_bytes_of_the_whole_server,
+    ),
+    ("A result over", a_result_over_max_frame_bytes),
+    (
         "The handler returned an error",
         the_handler_returned_an_error,
     ),
@@ -509,25 +756,22 @@ const CASES: &[(&str, RunCase)] = &[
 /// Run `row`'s case and compare what the server did with the page.
 fn check(row: &Row, case: RunCase) {
     let mut c = case();
-    let a = &c.answer;
-    assert_eq!(
-        (a.status.code(), a.status.name()),
-        (row.code, row.name.as_str()),
-        "the status (message: {:?})",
-        a.message
-    );
-    assert!(
-        matches(&row.pattern, &a.message),
-        "the message\n    {:?}\nis not what the page shows:\n    {:?}",
-        a.message,
-        row.pattern
-    );
-    let want_id = if row.id_zero { 0 } else { c.request_id };
-    assert_eq!(a.header.request_id, want_id, "the answer's request id");
-    if row.in_codec_0 {
-        assert_eq!(a.header.codec, 0, "the answer's codec byte");
+    if row.no_answer {
+        assert!(
+            c.answer.is_none(),
+            "the page says no answer, but the case read one: {:?}",
+            c.answer
+        );
+    } else {
+        let a = c
+            .answer
+            .as_ref()
+            .expect("the page gives an answer, but the case read none");
+        check_answer(row, a, c.request_id);
     }
     if row.stays_open {
+        // For a row with no answer, this is also the proof that nothing
+        // came back: the first frame after the input must be this answer.
         send(
             &mut c.stream,
             &request_frame(99, "Multiply", &multiply_args(6, 7)),
@@ -540,6 +784,27 @@ fn check(row: &Row, case: RunCase) {
         );
     } else {
         assert_closed(&mut c.stream);
+    }
+}
+
+/// Compare one answer with its row: status, message, request id, codec.
+fn check_answer(row: &Row, a: &RawResponse, request_id: u64) {
+    assert_eq!(
+        (a.status.code(), a.status.name()),
+        (row.code, row.name.as_str()),
+        "the status (message: {:?})",
+        a.message
+    );
+    assert!(
+        matches(&row.pattern, &a.message),
+        "the message\n    {:?}\nis not what the page shows:\n    {:?}",
+        a.message,
+        row.pattern
+    );
+    let want_id = if row.id_zero { 0 } else { request_id };
+    assert_eq!(a.header.request_id, want_id, "the answer's request id");
+    if row.in_codec_0 {
+        assert_eq!(a.header.codec, 0, "the answer's codec byte");
     }
 }
 

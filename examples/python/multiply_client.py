@@ -37,7 +37,8 @@ assert HEADER.size == 18
 
 MAGIC = b"MR"
 VERSION = 1
-KIND_REQUEST, KIND_RESPONSE, KIND_ONEWAY, KIND_PING, KIND_PONG = 1, 2, 3, 4, 5
+KIND_REQUEST, KIND_RESPONSE, KIND_ONEWAY, KIND_PING, KIND_PONG, KIND_CANCEL = 1, 2, 3, 4, 5, 6
+STATUS_RESOURCE_EXHAUSTED = 8  # §6
 CODEC_BINARY = 0  # §10
 CODEC_JSON = 1  # §13
 MAX_BODY = 4 * 1024 * 1024  # §3: the default limit, 4 MiB
@@ -123,18 +124,30 @@ def recv_exact(sock, n, deadline):
     return b"".join(chunks)
 
 
+def skip_exact(sock, n, deadline):
+    """Read n bytes and throw them away, a buffer at a time, never holding them all."""
+    while n > 0:
+        n -= len(recv_exact(sock, min(n, 65536), deadline))
+
+
 def read_frame(sock, deadline):
-    """§3: read 18 header bytes, check them, then read exactly body-length bytes."""
+    """§3: read 18 header bytes, check them, then read exactly body-length bytes.
+
+    Returns (kind, codec, request_id, body, body_len); body is None when the
+    body was over the limit and has been skipped instead of stored.
+    """
     magic, version, kind, codec, flags, request_id, body_len = HEADER.unpack(recv_exact(sock, HEADER.size, deadline))
     if magic != MAGIC:
         raise ProtocolError("bad magic %r; a minirpc frame starts with 4d 52 (\"MR\")" % magic)
     if version != VERSION:
         raise ProtocolError("protocol version %d; this client speaks version %d" % (version, VERSION))
     # The limit is checked on the header alone, before reading the body (§3).
+    # The length is still true, so the body is skipped and the next frame read.
     if body_len > MAX_BODY:
-        raise ProtocolError("the server announced a %d-byte body, over the %d-byte limit" % (body_len, MAX_BODY))
+        skip_exact(sock, body_len, deadline)
+        return kind, codec, request_id, None, body_len
     body = recv_exact(sock, body_len, deadline)
-    return kind, codec, request_id, body
+    return kind, codec, request_id, body, body_len
 
 
 def parse_response(body):
@@ -194,7 +207,17 @@ def multiply(host, port, l, r, codec=CODEC_BINARY):
         # §12 step 6: read frames until our answer arrives. Every read is
         # bounded by the deadline, so this loop is too.
         while True:
-            kind, resp_codec, request_id, body = read_frame(sock, deadline)
+            kind, resp_codec, request_id, body, body_len = read_frame(sock, deadline)
+            if not KIND_REQUEST <= kind <= KIND_CANCEL:
+                continue  # §3: a kind we do not know is skipped (read_frame read its body)
+            if body is None:
+                # §3: too large to keep. It fails only the call it answers.
+                if kind == KIND_RESPONSE and request_id == REQUEST_ID:
+                    raise RpcError(
+                        STATUS_RESOURCE_EXHAUSTED,
+                        "the response is %d bytes, over this client's limit of %d" % (body_len, MAX_BODY),
+                    )
+                continue
             if kind == KIND_PING:
                 # §7: answer a ping with a pong carrying the same id and an empty body.
                 sock.sendall(HEADER.pack(MAGIC, VERSION, KIND_PONG, CODEC_BINARY, 0, request_id, 0))
