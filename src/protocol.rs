@@ -71,7 +71,8 @@
 //! ```
 //!
 //! A response with request id 0 is about the connection, not a call (a bad
-//! magic number, a frame too large, too many connections); the server closes
+//! magic number, too many connections, a frame that did not arrive in time);
+//! the server closes
 //! the connection after sending it.
 //!
 //! The envelope (call id, timeout, metadata, status, message) is always in

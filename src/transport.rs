@@ -77,9 +77,10 @@ pub enum ReadError {
         /// Bytes of the unfinished frame that did arrive.
         got: usize,
     },
-    /// The header was not a minirpc header (bad magic, version or kind), or
-    /// claimed a body over the limit. The connection cannot be trusted past
-    /// this point; the error says why, ready to send back to the peer.
+    /// The header was not a minirpc header (bad magic or version, unknown
+    /// flags), or a sealed frame's checksum did not match. Frame boundaries
+    /// can no longer be trusted past this point; the error says why, ready
+    /// to send back to the peer before closing.
     Protocol(RpcError),
     /// Some other I/O error (connection reset, ...).
     Io(io::Error),

@@ -225,13 +225,21 @@ fn read_one(inner: &Arc<Inner>, conn: &Arc<Conn>, role: &mut ReadRole) -> Next {
         Err(ReadError::TimedOut) => return on_timeout(inner, conn, role),
         Err(ReadError::TooLarge { header, error }) => {
             // Framing is intact: refuse this one request, skip its body.
-            if header.kind == FrameKind::Request && header.request_id != 0 {
-                let mut out = Vec::new();
-                protocol::error_response(&mut out, CodecId::Binary, header.request_id, &error);
-                conn.seal(&mut out, 0);
-                conn.send(&out);
+            match header.kind {
+                FrameKind::Request if header.request_id != 0 => {
+                    let mut out = Vec::new();
+                    let id = header.request_id;
+                    protocol::error_response(&mut out, CodecId::Binary, id, &error);
+                    conn.seal(&mut out, 0);
+                    conn.send(&out);
+                    inner.stats.calls_failed.fetch_add(1, Ordering::Relaxed);
+                }
+                FrameKind::Oneway => {
+                    inner.stats.calls_failed.fetch_add(1, Ordering::Relaxed);
+                    inner.stats.oneway_failed.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
             }
-            inner.stats.calls_failed.fetch_add(1, Ordering::Relaxed);
             return Next::Continue;
         }
         Err(ReadError::UnknownKind { .. }) => return Next::Continue,
@@ -278,7 +286,7 @@ fn read_one(inner: &Arc<Inner>, conn: &Arc<Conn>, role: &mut ReadRole) -> Next {
             if let Some(idle) = config.idle_timeout {
                 let left = idle.saturating_sub(role.last_request.elapsed());
                 if left.is_zero() && conn.in_flight.load(Ordering::SeqCst) == 0 {
-                    return close_idle(conn, idle); // idle, however often it pings
+                    return Next::Close; // idle, however often it pings
                 }
                 role.idle_wait = Some(left.max(Duration::from_millis(1)));
             }
@@ -328,12 +336,8 @@ fn on_timeout(inner: &Inner, conn: &Conn, role: &mut ReadRole) -> Next {
         }
         return Next::Continue;
     }
-    close_idle(conn, idle)
-}
-
-/// Close an idle connection, quietly: a minirpc client checks an idle
-/// connection before its next call and reconnects.
-fn close_idle(_conn: &Conn, _idle: Duration) -> Next {
+    // Idle: close quietly. A minirpc client checks an idle connection
+    // before its next call and reconnects.
     Next::Close
 }
 
@@ -368,10 +372,13 @@ fn run_inline(
             Some(role)
         }
         None => {
-            // Another thread reads now; our answer goes straight out.
+            // Another thread reads now; our answer goes straight out. The
+            // relief counted this call as in flight when it took over (so
+            // the idle clock could not close the connection under it).
             if let Some(out) = out {
                 conn.send(&out);
             }
+            conn.in_flight.fetch_sub(1, Ordering::SeqCst);
             None
         }
     }

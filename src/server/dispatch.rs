@@ -389,7 +389,7 @@ fn run_handler(
     let max = inner.config.max_frame_bytes;
     if body > max {
         return Err(RpcError::resource_exhausted(format!(
-            "the result of \"{}\" is {body} bytes, over max_frame_bytes {max}; return less per call (page through it), or raise ServerBuilder::max_frame_bytes and the client's ClientBuilder::max_frame_bytes",
+            "the response to \"{}\" would be a {body}-byte frame body, over max_frame_bytes {max}; return less per call (page through it), or raise ServerBuilder::max_frame_bytes and the client's ClientBuilder::max_frame_bytes",
             ctx.call_id
         )));
     }
