@@ -321,6 +321,28 @@ fn an_instance_value_that_is_not_json_is_skipped() {
 }
 
 #[test]
+fn an_idle_watch_is_renewed_without_sending_the_same_list_again() {
+    let Some(etcd) = Etcd::start("an_idle_watch_is_renewed_without_sending_the_same_list_again")
+    else {
+        return;
+    };
+    // A watch silent for 200 ms is replaced (list, then watch again).
+    let settings = EtcdSettings {
+        watch_idle: Duration::from_millis(200),
+        ..quick()
+    };
+    let reg = EtcdRegistry::connect_with(&etcd.url(), settings).unwrap();
+    let sub = reg.subscribe("Arith", "default", "*").unwrap();
+    assert_eq!(next(&sub, "the empty list").instances, vec![]);
+    // Several idle renewals pass; each re-list finds the same list, which
+    // the consumer already has, so it is not sent again.
+    assert_eq!(sub.next_timeout(Duration::from_secs(1)), None);
+    let _r = reg.register(&arith(7001), TTL).unwrap();
+    let s = next(&sub, "a change after the renewals");
+    assert_eq!((ports(&s.instances), s.stale), (vec![7001], false));
+}
+
+#[test]
 fn dropping_a_subscription_stops_its_watcher_promptly() {
     let Some(etcd) = Etcd::start("dropping_a_subscription_stops_its_watcher_promptly") else {
         return;
