@@ -32,6 +32,7 @@
 //! | [`service`] | 原理 › 组件 (RPC Proxy) | the proxy is code you could have written by hand |
 //! | [`protocol`] | 网络传输, 原理 › 建立通信 | a fixed header that states the body's length |
 //! | [`transport`] | 网络传输 (组件: Channel) | buffered reads, batched writes, every syscall counts |
+//! | [`http`] | RPC与HTTP; 原理 › 服务发现 (the etcd gateway) | HTTP/1.1 is text until the body, and every line is a claim to check |
 //! | [`checksum`] | 网络传输 | TCP checks each hop; only the two ends can check the whole path |
 //! | [`pool`] | 组件 › RPC Processor | a bounded queue says "busy" instead of growing |
 //! | [`sync`] | — | a panic elsewhere must not poison the server's locks |
@@ -50,6 +51,7 @@ pub mod client;
 pub mod codec;
 pub mod discovery;
 pub mod error;
+pub mod http;
 pub mod json;
 pub mod pool;
 pub mod protocol;

@@ -29,6 +29,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod etcd;
+pub use etcd::{EtcdRegistry, EtcdSettings};
+
 /// One provider of a service: where it is and what it offers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Instance {

@@ -15,6 +15,7 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod etcd;
 pub mod fault;
 use minirpc::codec::CodecId;
 use minirpc::protocol::{self, FrameKind, Header, ResponseHead, HEADER_LEN};
