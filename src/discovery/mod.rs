@@ -21,6 +21,10 @@
 //! full list first and then a new full list after every change; it keeps
 //! only the latest list, so a slow consumer costs the registry nothing.
 
+pub mod memory;
+
+pub use memory::MemoryRegistry;
+
 use crate::error::RpcError;
 use crate::sync::lock;
 use std::collections::BTreeMap;
