@@ -21,8 +21,10 @@
 //! full list first and then a new full list after every change; it keeps
 //! only the latest list, so a slow consumer costs the registry nothing.
 
+pub mod health;
 pub mod memory;
 
+pub use health::{Event, Health, HealthConfig, HealthState, HealthTracker};
 pub use memory::MemoryRegistry;
 
 use crate::error::RpcError;
