@@ -60,7 +60,7 @@ impl Time {
     /// do by itself (a notification, an expiry).
     fn patience(&self) -> Duration {
         match self {
-            Time::Manual(_) => Duration::from_secs(5),
+            Time::Manual(_) => Duration::from_secs(3),
             Time::Real { ttl } => ttl.saturating_mul(3) + Duration::from_secs(5),
         }
     }
