@@ -341,3 +341,59 @@ fn a_paused_provider_disappears_one_ttl_later_and_its_late_drop_is_harmless() {
     drop(hung);
     assert_eq!(registry.lookup("Arith", "default", "*").unwrap().len(), 1);
 }
+
+// ---- groups: a canary by configuration ------------------------------------------
+
+/// What a consumer reads from its configuration (a file, an environment
+/// variable, a command-line flag): the group and version to call. Only
+/// this differs between a stable consumer and a canary one.
+struct Target {
+    group: String,
+    version: String,
+}
+
+impl Target {
+    /// `"group=canary,version=2.0.0"`; a missing group is `default`, a
+    /// missing version is `*`.
+    fn parse(config: &str) -> Target {
+        let mut t = Target {
+            group: "default".into(),
+            version: "*".into(),
+        };
+        for pair in config.split(',') {
+            match pair.trim().split_once('=') {
+                Some(("group", g)) => t.group = g.into(),
+                Some(("version", v)) => t.version = v.into(),
+                _ => {}
+            }
+        }
+        t
+    }
+}
+
+/// The consumer's code, the same whatever its configuration says.
+fn providers_for(registry: &dyn Registry, config: &str) -> Vec<u16> {
+    let t = Target::parse(config);
+    let sub = registry.subscribe("Arith", &t.group, &t.version).unwrap();
+    ports(&next(&sub, "subscribing"))
+}
+
+#[test]
+fn a_consumer_moves_to_the_canary_by_configuration_alone() {
+    let registry = MemoryRegistry::new();
+    let v1 = |port| arith(port).group("stable").version("1.0.0");
+    let v2 = |port| arith(port).group("canary").version("2.0.0");
+    let _stable = [v1(1), v1(2)].map(|i| registry.register(&i, TTL).unwrap());
+    let canary = registry.register(&v2(3), TTL).unwrap();
+
+    assert_eq!(
+        providers_for(&registry, "group=stable,version=1.0.0"),
+        [1, 2]
+    );
+    assert_eq!(providers_for(&registry, "group=canary,version=2.0.0"), [3]);
+    assert_eq!(providers_for(&registry, "group=canary"), [3]);
+    // With the canary gone, a canary consumer has nobody to call: it
+    // never falls back to the stable group.
+    drop(canary);
+    assert!(providers_for(&registry, "group=canary").is_empty());
+}
