@@ -8,6 +8,9 @@
 //!   means something;
 //! - many providers and consumers at once, from threads, agree on the end
 //!   state, and every snapshot on the way is sorted and inside its group;
+//! - registering an instance again replaces it, and the older registration
+//!   can no longer remove it; a registration no lookup could find is
+//!   refused with what to do instead;
 //! - a dropped subscription costs the registry nothing, and one that is
 //!   never read holds only the latest list;
 //! - expiry follows the manual clock: advance it, and subscribers hear,
@@ -167,6 +170,33 @@ fn the_suite_catches_a_registry_whose_registrations_never_expire() {
         "{failures:?}"
     );
     assert!(failures[0].message.contains("TTL ran out"), "{failures:?}");
+}
+
+// ---- one instance, one key ----------------------------------------------------
+
+#[test]
+fn registering_the_same_instance_again_outlives_the_first_registration() {
+    // A provider restarted on the same address registers again before the
+    // old registration is dropped: the old one must not take the new one
+    // with it.
+    let registry = MemoryRegistry::new();
+    let old = registry.register(&arith(1), TTL).unwrap();
+    let new = registry.register(&arith(1).weight(50), TTL).unwrap();
+    drop(old);
+    let found = registry.lookup("Arith", "default", "*").unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].weight, 50);
+    drop(new);
+    assert!(registry.lookup("Arith", "default", "*").unwrap().is_empty());
+}
+
+#[test]
+fn bad_registrations_are_refused_with_what_to_do() {
+    let registry = MemoryRegistry::new();
+    let star = registry.register(&arith(1).version("*"), TTL).unwrap_err();
+    assert!(star.message.contains("concrete version"), "{star}");
+    let zero = registry.register(&arith(1), Duration::ZERO).unwrap_err();
+    assert!(zero.message.contains("Duration::from_secs"), "{zero}");
 }
 
 // ---- many at once ------------------------------------------------------------

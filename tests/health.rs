@@ -98,6 +98,34 @@ fn every_state_and_event_has_the_documented_next_state() {
 }
 
 #[test]
+fn the_probe_backoff_doubles_up_to_its_cap() {
+    let c = config();
+    let secs: Vec<u64> = (0..7).map(|k| c.backoff(k).as_secs()).collect();
+    assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30]);
+    assert_eq!(c.backoff(u32::MAX), SECOND * 30);
+}
+
+#[test]
+fn nonsense_thresholds_are_read_as_the_nearest_sensible_ones() {
+    // Dead before suspect, or suspect after zero failures, cannot be meant:
+    // read as "dead at the suspect threshold" and "suspect at one failure".
+    let t0 = ManualClock::new().now();
+    let odd = HealthConfig {
+        failures_to_suspect: 0,
+        misses_to_suspect: 3,
+        misses_to_dead: 1,
+        ..config()
+    };
+    let healthy = HealthState::new(t0);
+    assert_eq!(healthy.step(CallFailed, t0, &odd).health, Suspect);
+    let two = [HeartbeatMissed; 2]
+        .iter()
+        .fold(healthy.clone(), |s, e| s.step(*e, t0, &odd));
+    assert_eq!(two.health, Healthy);
+    assert_eq!(two.step(HeartbeatMissed, t0, &odd).health, Dead);
+}
+
+#[test]
 fn n_failed_calls_in_a_row_make_an_instance_suspect() {
     let t0 = ManualClock::new().now();
     let s = after(&HealthState::new(t0), &[CallFailed, CallFailed], t0);

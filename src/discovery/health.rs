@@ -9,17 +9,18 @@
 //! what it has seen, and sends calls only to the instances it believes in.
 //!
 //! ```text
-//!                 N failed calls in a row, or a missed heartbeat
-//!     Healthy ─────────────────────────────────────────────► Suspect (亚健康)
-//!        ▲                                                     │ more missed
-//!        │ probe answered                                      ▼ heartbeats
-//!     Probing (探活) ◄──── probe due (Tick, after a backoff) ── Dead
-//!        │                           ▲           ▲             │
-//!        │ probe failed or timed out │           └─ (Suspect   │
-//!        └─► Suspect or Dead, probed again later     too) ◄────┘
-//!
-//!     any state ── Deregistered ──► Dead, for good (never probed)
+//!  new ─► HEALTHY ── 3 failed calls in a row, ─► SUSPECT ── 3 missed ──► DEAD
+//!           ▲        or a missed heartbeat          │       heartbeats    │
+//!           │                                       │ probe due           │ probe due
+//!           │                                       ▼ (Tick)              │ (Tick)
+//!           └─────── probe answered ─────────── PROBING ◄─────────────────┘
+//!                                                   │ probe failed or timed out:
+//!                                                   └─► SUSPECT, or DEAD at 3
+//!                                                       misses; probed later
+//!  any state ── Deregistered ──► DEAD, for good (never probed)
 //! ```
+//!
+//! (SUSPECT is the article's 亚健康, PROBING its 探活.)
 //!
 //! Every arrow is [`HealthState::step`], a pure function of the state, an
 //! [`Event`] and the time: no clock is read inside it, no thread runs it.
@@ -418,29 +419,5 @@ impl fmt::Debug for HealthTracker {
             .field("config", &self.config)
             .field("states", &self.states())
             .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_backoff_doubles_up_to_its_cap() {
-        let c = HealthConfig::default();
-        let secs: Vec<u64> = (0..7).map(|k| c.backoff(k).as_secs()).collect();
-        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30]);
-        assert_eq!(c.backoff(u32::MAX), Duration::from_secs(30));
-    }
-
-    #[test]
-    fn nonsense_thresholds_are_read_as_the_nearest_sensible_ones() {
-        let c = HealthConfig {
-            failures_to_suspect: 0,
-            misses_to_suspect: 3,
-            misses_to_dead: 1,
-            ..HealthConfig::default()
-        };
-        assert_eq!(c.thresholds(), (1, 3, 3));
     }
 }
