@@ -39,6 +39,7 @@
 //! | [`time`] | 远程过程调用带来的新问题 | a timeout becomes one deadline, once; a huge one means none |
 //! | [`error`] | 远程过程调用带来的新问题 | every failure is a status plus a message |
 //! | [`trace`] | 本地调用VS远程调用 | watch the article's steps happen in a real call |
+//! | [`testkit`] | — (coursework) | your own implementation of a minirpc trait passes the same checks as ours |
 //!
 //! The docs in `docs/` have one chapter per article section; start at
 //! `docs/README.md`. The wire format, byte by byte, is `docs/protocol.md`.
@@ -58,6 +59,7 @@ pub mod protocol;
 pub mod server;
 pub mod service;
 pub mod sync;
+pub mod testkit;
 pub mod time;
 pub mod trace;
 pub mod transport;

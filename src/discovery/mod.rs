@@ -21,6 +21,12 @@
 //! full list first and then a new full list after every change; it keeps
 //! only the latest list, so a slow consumer costs the registry nothing.
 
+pub mod health;
+pub mod memory;
+
+pub use health::{Event, Health, HealthConfig, HealthState, HealthTracker};
+pub use memory::MemoryRegistry;
+
 use crate::error::RpcError;
 use crate::sync::lock;
 use std::collections::BTreeMap;
@@ -146,6 +152,13 @@ pub trait Registry: Send + Sync {
 }
 
 /// What an implementation does to keep and to end one registration.
+///
+/// Two ways out, and an implementation must honour both: [`Lease::revoke`]
+/// removes the instance at once (a clean shutdown), and dropping a lease
+/// that was not revoked stops renewing it and leaves the instance to expire
+/// after its TTL (a crash; see [`Registration::abandon`]). So a keepalive
+/// thread belongs to the lease and is stopped by its `Drop`, and the
+/// removal belongs to `revoke` alone.
 pub trait Lease: Send {
     /// Remove the instance now. Called once, by [`Registration`].
     fn revoke(&mut self) -> Result<(), RpcError>;
@@ -178,6 +191,17 @@ impl Registration {
             Some(mut l) => l.revoke(),
             None => Ok(()),
         }
+    }
+
+    /// Stop renewing without removing the instance: what a provider that
+    /// crashed looks like to the registry. The instance stays listed until
+    /// its TTL runs out, and only then do consumers hear that it is gone.
+    /// For tests and demonstrations of failure detection; a provider that
+    /// is shutting down should [`deregister`](Registration::deregister).
+    pub fn abandon(mut self) {
+        // The lease is dropped without `revoke`: its keepalive stops, and
+        // the registry's own clock does the rest.
+        drop(self.lease.take());
     }
 }
 
