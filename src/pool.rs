@@ -68,7 +68,9 @@ struct Shared {
 }
 
 struct State {
-    jobs: VecDeque<Job>,
+    /// Waiting jobs, each with its owner's tag (0: none; see
+    /// [`ThreadPool::drop_tagged`]).
+    jobs: VecDeque<(u64, Job)>,
     shutting_down: bool,
     live_workers: usize,
     busy_workers: usize,
@@ -135,6 +137,14 @@ impl ThreadPool {
     /// Queue a job. If the queue is full (or the pool is shutting down) the
     /// job is handed back, so the caller can answer "busy" with it.
     pub fn try_execute(&self, job: Job) -> Result<(), Job> {
+        self.try_execute_tagged(0, job)
+    }
+
+    /// Like [`try_execute`](Self::try_execute), with a tag naming who the
+    /// job is for (the server tags calls with their connection), so that
+    /// [`drop_tagged`](Self::drop_tagged) can take back work nobody will
+    /// ever receive.
+    pub fn try_execute_tagged(&self, tag: u64, job: Job) -> Result<(), Job> {
         let mut st = self.shared.lock();
         // Room for `capacity` waiting jobs plus one per idle worker: an
         // idle worker takes a job at once, so even a pool with no waiting
@@ -144,7 +154,7 @@ impl ThreadPool {
         if st.shutting_down || st.jobs.len() >= self.shared.capacity + idle {
             return Err(job);
         }
-        st.jobs.push_back(job);
+        st.jobs.push_back((tag, job));
         let queued = self.shared.queued.fetch_add(1, Ordering::SeqCst) + 1;
         drop(st);
         // A spinning worker will see a lone job without being woken. (It
@@ -156,6 +166,36 @@ impl ThreadPool {
             self.shared.work.notify_one();
         }
         Ok(())
+    }
+
+    /// Remove every waiting job tagged `tag` (0 removes nothing) and drop
+    /// it unrun; returns how many. The server calls this when a peer has
+    /// been cut off, so its queued calls stop taking places in the queue
+    /// that other clients need.
+    pub fn drop_tagged(&self, tag: u64) -> usize {
+        if tag == 0 {
+            return 0;
+        }
+        let mut st = self.shared.lock();
+        let mut dropped = Vec::new();
+        let mut kept = VecDeque::with_capacity(st.jobs.len());
+        for (t, job) in st.jobs.drain(..) {
+            if t == tag {
+                dropped.push(job);
+            } else {
+                kept.push_back((t, job));
+            }
+        }
+        st.jobs = kept;
+        self.shared
+            .queued
+            .fetch_sub(dropped.len(), Ordering::SeqCst);
+        drop(st);
+        // Dropped outside the lock: a job's captured values (the server's
+        // charge guards) run their own code when they go.
+        let n = dropped.len();
+        drop(dropped);
+        n
     }
 
     /// Jobs waiting in the queue right now.
@@ -240,7 +280,7 @@ fn worker_loop(shared: &Shared) {
     // server.)
     let mut may_spin = !shared.spin.is_zero();
     loop {
-        if let Some(job) = st.jobs.pop_front() {
+        if let Some((_, job)) = st.jobs.pop_front() {
             shared.queued.fetch_sub(1, Ordering::SeqCst);
             st.busy_workers += 1;
             let more = !st.jobs.is_empty();
@@ -288,6 +328,46 @@ fn worker_loop(shared: &Shared) {
 mod tests {
     use super::*;
     use std::sync::mpsc;
+
+    #[test]
+    fn a_pool_with_no_waiting_room_still_takes_a_job_while_a_worker_is_free() {
+        let pool = ThreadPool::with_spin("t", 1, 0, Duration::ZERO).unwrap();
+        let (tx, rx) = mpsc::channel();
+        assert!(pool
+            .try_execute(Box::new(move || tx.send(1).unwrap()))
+            .is_ok());
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(1));
+    }
+
+    #[test]
+    fn dropped_tagged_jobs_never_run_and_others_do() {
+        let pool = ThreadPool::with_spin("t", 1, 10, Duration::ZERO).unwrap();
+        let (hold_tx, hold_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel();
+        pool.try_execute(Box::new(move || {
+            started_tx.send(()).unwrap();
+            let _ = hold_rx.recv_timeout(Duration::from_secs(10));
+        }))
+        .ok()
+        .unwrap();
+        started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let (tx, rx) = mpsc::channel();
+        for (tag, v) in [(7, 1), (8, 2), (7, 3)] {
+            let tx = tx.clone();
+            pool.try_execute_tagged(tag, Box::new(move || tx.send(v).unwrap()))
+                .ok()
+                .unwrap();
+        }
+        assert_eq!(pool.drop_tagged(7), 2);
+        assert_eq!(pool.queued(), 1);
+        hold_tx.send(()).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(2));
+        drop(tx);
+        assert!(
+            rx.recv_timeout(Duration::from_secs(1)).is_err(),
+            "a dropped job ran"
+        );
+    }
 
     #[test]
     fn runs_every_job() {

@@ -45,6 +45,9 @@ fn good_call(client: &Client, i: i32) {
 
 const MIB: u64 = 1 << 20;
 
+/// Calls the good client makes while the hostile peers run.
+const GOOD_CALLS: i32 = 1000;
+
 #[test]
 fn stalled_connections_cost_what_they_sent_not_what_they_claimed() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -168,12 +171,11 @@ fn a_mix_of_hostile_peers_leaves_a_good_client_served_and_memory_bounded() {
         .call_timeout(Duration::from_secs(2))
         .connect(addr)
         .unwrap();
+    // A fixed number of calls, each bounded by its 2 s timeout: the test
+    // asserts that they all succeed, not how fast.
     let mut peak = 0;
-    let until = Instant::now() + Duration::from_secs(3);
-    let mut i = 0;
-    while Instant::now() < until {
+    for i in 0..GOOD_CALLS {
         good_call(&client, i);
-        i += 1;
         if i % 50 == 0 {
             peak = peak.max(resident_bytes().unwrap_or(0));
         }
@@ -182,16 +184,12 @@ fn a_mix_of_hostile_peers_leaves_a_good_client_served_and_memory_bounded() {
     for t in bad {
         t.join().unwrap();
     }
-    assert!(i > 100, "only {i} good calls in 3 s");
     if let Some(before) = before {
         // The limits above allow at most about 4 MiB queued plus 36
         // connections × (256 KiB being read + 512 KiB outbox) ≈ 32 MiB; the
         // rest is threads, buffers and the allocator's slack.
         let grew = peak.saturating_sub(before);
-        eprintln!(
-            "hostile mix: resident memory grew {} KiB; {i} good calls",
-            grew / 1024
-        );
+        eprintln!("hostile mix: resident memory grew {} KiB", grew / 1024);
         assert!(
             grew < 128 * MIB,
             "the server grew by {} MiB under the hostile mix",

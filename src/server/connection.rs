@@ -205,6 +205,11 @@ pub(crate) fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, mut role: ReadRole
     if !role.batch.is_empty() {
         conn.send(&role.batch);
     }
+    if conn.outbox.is_cut_off() {
+        // Nobody can receive the answers of this peer's queued calls: give
+        // their places in the queue to clients that can.
+        inner.pool.drop_tagged(conn.id);
+    }
     // Stop reading. Writing goes on until the calls in flight have answered:
     // the socket closes when the last `Arc<Outbox>` goes. Dropping `role`
     // gives the connection's slot back.

@@ -181,7 +181,7 @@ pub(crate) fn dispatch(
             job_conn.send(&out);
         }
     });
-    if inner.pool.try_execute(job).is_err() {
+    if inner.pool.try_execute_tagged(conn.id, job).is_err() {
         // The refused job (and the charge inside it) is dropped here.
         inner.stats.rejected_busy.fetch_add(1, Ordering::Relaxed);
         let queued = inner.pool.queued();
@@ -251,12 +251,14 @@ impl Charge {
         // than its share of it, or a few greedy peers fill it and everyone
         // else is refused. (While the queue is less than half full, a
         // connection may use up to its own cap.)
+        // The shares of all connections add up to a quarter of the queue,
+        // so the queue keeps room for a newcomer with nothing in flight.
         if inner.pool.queued() * 2 > cfg.queue_capacity {
             let live = inner.live_connections.load(Ordering::Relaxed).max(1);
-            let share = ((cfg.queue_capacity + cfg.workers) / live).max(1);
+            let share = (cfg.queue_capacity / (4 * live)).max(1);
             if calls >= share {
                 return Err(RpcError::resource_exhausted(format!(
-                    "server is busy: its queue is more than half full and this connection already has {calls} calls in flight, its fair share ({share}) of queue_capacity {} across {live} connections; retry later",
+                    "server is busy: its queue is more than half full and this connection already has {calls} calls in flight, its fair share ({share}: a quarter of queue_capacity {} over {live} connections); retry later",
                     cfg.queue_capacity
                 )));
             }
