@@ -53,12 +53,19 @@ pub(crate) fn relief_loop(inner: &Arc<Inner>) {
 /// Take the reading role from a reader stuck since `since`, if it is still
 /// stuck, and give it to a new thread.
 fn relieve(inner: &Arc<Inner>, conn: &Arc<Conn>, since: u64) {
+    // Once we take over, the stuck call is an ordinary call in flight: it
+    // keeps the idle clock from closing the connection, and its thread
+    // gives this back when it finishes (see `run_inline`). Counted before
+    // the swap, so that give-back can never come first.
+    conn.in_flight.fetch_add(1, Ordering::SeqCst);
     if conn
         .inline_since
         .compare_exchange(since, 0, Ordering::SeqCst, Ordering::SeqCst)
         .is_err()
     {
-        return; // the call finished just now; its reader goes on
+        // The call finished just now; its reader goes on.
+        conn.in_flight.fetch_sub(1, Ordering::SeqCst);
+        return;
     }
     if let Some(m) = inner
         .methods
