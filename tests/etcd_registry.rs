@@ -479,3 +479,17 @@ fn a_partial_or_empty_list_is_an_error_not_an_empty_list() {
     assert!(e.message.contains("no header.revision"), "{e}");
     server.join().unwrap();
 }
+
+#[test]
+fn etcd_registry_passes_the_same_conformance_suite_as_memory_registry() {
+    // The one suite every Registry must pass (minirpc::testkit), here in
+    // real time against a real etcd: TTLs of 2 s, waits bounded.
+    let Some(etcd) = Etcd::start("conformance") else {
+        return;
+    };
+    let url = etcd.url();
+    minirpc::testkit::check_registry(
+        || Box::new(registry(&url)) as Box<dyn minirpc::discovery::Registry>,
+        minirpc::testkit::Time::Real { ttl: TTL },
+    );
+}
