@@ -134,6 +134,21 @@ impl<R: Read> FrameReader<R> {
         avail >= HEADER_LEN + len as usize
     }
 
+    /// Whether some bytes of an unfinished frame are buffered: a read that
+    /// timed out stopped in the middle of a frame, and the next
+    /// [`read_frame`](Self::read_frame) will resume it.
+    pub fn mid_frame(&self) -> bool {
+        let mut at = self.start;
+        while self.end - at >= HEADER_LEN {
+            let len = u32::from_be_bytes(self.buf[at + 14..at + 18].try_into().unwrap()) as usize;
+            if self.end - at - HEADER_LEN < len {
+                return true;
+            }
+            at += HEADER_LEN + len;
+        }
+        at < self.end
+    }
+
     /// Read the next frame.
     pub fn read_frame(&mut self) -> Result<Frame, ReadError> {
         self.fill_to(HEADER_LEN)?;
