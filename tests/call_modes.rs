@@ -1,7 +1,7 @@
 //! The client's call modes (模式), specified one behaviour at a time.
 //!
 //! Request-response, future and callback are three doors into one pending
-//! table (see `src/client/conn.rs`), so each must behave the same way in the
+//! table (see `src/client/table.rs`), so each must behave the same way in the
 //! four situations every call can meet:
 //!
 //! | situation | what the caller must get |
