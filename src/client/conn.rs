@@ -179,7 +179,14 @@ impl Connection {
         let blocking = matches!(mode, Mode::Blocking);
         let callback = matches!(mode, Mode::Callback(_));
         self.register(id, deadline, mode)?;
-        self.send_request(id, &frame, callback, tracer)?;
+        // Step 3: send it.
+        if let Err(e) = self.writer.send(&frame) {
+            self.send_failed(id, &e, callback);
+            return Err(e);
+        }
+        trace::emit(tracer, Side::Client, 3, Some(&frame), || {
+            format!("sent the request frame to {}", self.peer)
+        });
         if !blocking {
             return Ok((id, None));
         }
@@ -225,25 +232,6 @@ impl Connection {
                 self.poke_background(&mut st);
             }
         }
-        Ok(())
-    }
-
-    /// Client step 3: write the frame.
-    fn send_request(
-        &self,
-        id: u64,
-        frame: &[u8],
-        callback: bool,
-        tracer: &Option<Tracer>,
-    ) -> Result<(), RpcError> {
-        // Step 3: send it.
-        if let Err(e) = self.writer.send(frame) {
-            self.send_failed(id, &e, callback);
-            return Err(e);
-        }
-        trace::emit(tracer, Side::Client, 3, Some(frame), || {
-            format!("sent the request frame to {}", self.peer)
-        });
         Ok(())
     }
 

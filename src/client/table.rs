@@ -96,10 +96,17 @@ impl Index {
         }
     }
 
+    /// Undo [`Index::add`]: `e` must be as it was when it was added.
     fn remove(&mut self, id: u64, e: &Entry) {
+        if e.result.is_some() {
+            return;
+        }
         self.waiting.remove(&(e.deadline, id));
-        self.threads.remove(&id);
-        self.background.remove(&(e.deadline, id));
+        if matches!(e.waiter, Waiter::Thread(_)) {
+            self.threads.remove(&id);
+        } else {
+            self.background.remove(&(e.deadline, id));
+        }
     }
 }
 
