@@ -55,6 +55,7 @@
 //! | `builder.rs` | `ClientBuilder`: every setting and its default |
 //! | `reconnect.rs` | the slot holding the connection; backoff with jitter |
 //! | `conn.rs` | one connection: open, start a call, fail, close |
+//! | `request.rs` | client step 2: the request frame, its deadline, its size |
 //! | `table.rs` | the pending table, its waiters and indexes |
 //! | `leader.rs` | a waiting caller reads for everyone; routing responses |
 //! | `background.rs` | the reader of last resort; expiry; pings |
@@ -71,6 +72,7 @@ mod heartbeat;
 mod leader;
 mod pending;
 mod reconnect;
+mod request;
 mod socket;
 mod table;
 
