@@ -154,8 +154,22 @@ impl<R: Read> FrameReader<R> {
     /// an unfinished frame are buffered, or a refused body is still being
     /// skipped. A receiver uses it to tell a quiet connection (fine) from
     /// one stalled in the middle of a frame (see [`frame_started`](Self::frame_started)).
+    ///
+    /// (Whole frames waiting in the buffer do not count: only the bytes
+    /// after the last whole one.)
     pub fn mid_frame(&self) -> bool {
-        self.end > self.start || self.skip > 0
+        if self.skip > 0 {
+            return true;
+        }
+        let mut at = self.start;
+        while self.end - at >= HEADER_LEN {
+            let len = u32::from_be_bytes(self.buf[at + 14..at + 18].try_into().unwrap()) as usize;
+            if self.end - at - HEADER_LEN < len {
+                return true;
+            }
+            at += HEADER_LEN + len;
+        }
+        at < self.end
     }
 
     /// When the first byte of the unfinished frame arrived, if one is

@@ -1,7 +1,7 @@
 //! The client's call modes (模式), specified one behaviour at a time.
 //!
 //! Request-response, future and callback are three doors into one pending
-//! table (see `src/client/conn.rs`), so each must behave the same way in the
+//! table (see `src/client/table.rs`), so each must behave the same way in the
 //! four situations every call can meet:
 //!
 //! | situation | what the caller must get |
@@ -526,6 +526,31 @@ fn a_blocked_callback_does_not_hold_up_other_responses() {
     assert!(released, "the blocked callback gave up waiting");
     assert_eq!(r, Ok(1));
     assert_eq!(f.client.in_flight(), 0);
+}
+
+#[test]
+fn a_callback_for_a_call_that_cannot_connect_runs_on_a_callback_thread() {
+    let mut f = Fixture::new();
+    f.shut_down_server().join().unwrap();
+    // The old connection fails its next call; the one after cannot connect.
+    let first = f.client.call::<_, i32>("Multiply", &(1i32, 1i32));
+    assert_eq!(first.unwrap_err().status, Status::Unavailable);
+    let (tx, rx) = mpsc::channel();
+    f.client.call_with_callback(
+        "Multiply",
+        &(2i32, 2i32),
+        move |r: Result<i32, RpcError>| {
+            let name = thread::current().name().map(str::to_owned);
+            let _ = tx.send((name, r));
+        },
+    );
+    let (name, r) = rx.recv_timeout(PATIENCE).expect("the callback never ran");
+    assert_eq!(r.unwrap_err().status, Status::Unavailable);
+    let name = name.unwrap_or_default();
+    assert!(
+        name.starts_with("minirpc-callback"),
+        "the callback ran on {name:?}, not on a callback thread"
+    );
 }
 
 // ---- oneway --------------------------------------------------------------------

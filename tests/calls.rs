@@ -439,9 +439,22 @@ fn client_keeps_trying_to_reconnect_until_the_network_is_restored() {
         assert_eq!(e.status, Status::Unavailable, "attempt {attempt}: {e}");
     }
 
-    // The network comes back: the next call reconnects.
+    // The network comes back: a call reconnects as soon as the backoff
+    // allows. (The refused connections never answered a call, so they did
+    // not reset the backoff: calls fail fast, with Unavailable, until then.)
     proxy.refuse_new(false);
-    assert_eq!(client.call::<_, i32>("Multiply", &(10, 20)), Ok(200));
+    let deadline = Instant::now() + PATIENCE;
+    let y = loop {
+        match client.call::<_, i32>("Multiply", &(10, 20)) {
+            Ok(y) => break y,
+            Err(e) => {
+                assert_eq!(e.status, Status::Unavailable, "{e}");
+                assert!(Instant::now() < deadline, "no reconnect within {PATIENCE:?}: {e}");
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
+    };
+    assert_eq!(y, 200);
     assert_eq!(client.in_flight(), 0);
     assert_serves(handle.local_addr());
 }

@@ -28,7 +28,7 @@ use std::future::Future;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::pin::Pin;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::task::{Context, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -177,7 +177,14 @@ impl Wake for SlowWaker {
 
 #[test]
 fn a_stalled_background_thread_does_not_declare_a_live_server_dead() {
-    let server = server_with_idle_timeout(Duration::from_secs(15));
+    let (release, held) = mpsc::channel::<()>();
+    let held = Mutex::new(held);
+    let server = serve_with_idle_timeout(Duration::from_secs(15), |server| {
+        server.register("Held", move |x: u64| {
+            let _ = held.lock().unwrap().recv_timeout(PATIENCE);
+            Ok(x)
+        });
+    });
     let interval = Duration::from_millis(50);
     let client = connect(server.local_addr(), Some((interval, 3)));
     let port: u16 = client.call("Port", &()).unwrap();
@@ -187,8 +194,9 @@ fn a_stalled_background_thread_does_not_declare_a_live_server_dead() {
     // The background thread reads this future's response and then spends
     // four intervals in its waker, sending no pings meanwhile. The server
     // was never asked and never failed to answer: that is not "3 heartbeats
-    // unanswered", and the connection must survive it.
-    let mut p = client.call_async::<_, i32>("Multiply", &(6i32, 7i32));
+    // unanswered", and the connection must survive it. (The response is
+    // held until the waker is in place.)
+    let mut p = client.call_async::<_, u64>("Held", &42u64);
     let (tx, rx) = mpsc::channel();
     let waker = Waker::from(Arc::new(SlowWaker {
         stall: 4 * interval,
@@ -197,6 +205,7 @@ fn a_stalled_background_thread_does_not_declare_a_live_server_dead() {
     assert!(Pin::new(&mut p)
         .poll(&mut Context::from_waker(&waker))
         .is_pending());
+    release.send(()).unwrap();
     rx.recv_timeout(PATIENCE)
         .expect("the future was never woken");
     assert_eq!(p.wait_timeout(PATIENCE), Some(Ok(42)));
@@ -220,7 +229,13 @@ fn a_stalled_background_thread_does_not_declare_a_live_server_dead() {
 /// server sees it (the same port means the same TCP connection); and
 /// `Sleep(ms)`, a slow handler.
 fn server_with_idle_timeout(idle: Duration) -> ServerHandle {
+    serve_with_idle_timeout(idle, |_| {})
+}
+
+/// [`server_with_idle_timeout`], with more methods registered by `more`.
+fn serve_with_idle_timeout(idle: Duration, more: impl FnOnce(&mut Server)) -> ServerHandle {
     let mut server = Server::builder().idle_timeout(Some(idle)).build();
+    more(&mut server);
     server.register("Multiply", |(l, r): (i32, i32)| Ok(l * r));
     server.register_with_context("Port", |ctx, (): ()| Ok(ctx.peer().port()));
     server.register("Sleep", |ms: u64| {

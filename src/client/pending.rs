@@ -7,17 +7,26 @@
 //! call runs ([`Connection::wait`]); polling it as a `std::future::Future`
 //! stores the executor's `Waker` in the same table entry, and whoever reads
 //! the response wakes it.
+//!
+//! ```text
+//!   call_async ─► entry 7: Future(no waker) ─► the background thread reads for it
+//!   poll        ─► entry 7: Future(waker)    ─► the reader wakes the executor
+//!   wait        ─► entry 7: Thread(condvar)  ─► this thread reads (leads) or sleeps
+//!   drop        ─► entry 7 removed           ─► a late response is dropped quietly
+//! ```
 
 use super::conn::Connection;
 use crate::codec::{Decode, Limits};
 use crate::error::{RpcError, Status};
 use crate::protocol::Frame;
+use crate::sync::lock;
+use crate::time::Deadline;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 /// A call in flight whose result of type `R` can be collected later: block
 /// with [`wait`](Pending::wait), poll with [`try_take`](Pending::try_take),
@@ -62,17 +71,18 @@ impl<R: Decode> Pending<R> {
 
     /// Block until the result arrives (or the call's deadline passes).
     pub fn wait(mut self) -> Result<R, RpcError> {
-        match self.take_with(|conn, id| conn.wait(id, None)) {
+        match self.take_with(|conn, id| conn.wait(id, Deadline::NEVER)) {
             Some(r) => r,
             None => Err(RpcError::internal("wait returned without a result")),
         }
     }
 
-    /// Block for at most `d`. `None` means not yet: the call is still in
-    /// flight and you can wait again.
+    /// Block for at most `d` (`Duration::MAX` is as long as it takes).
+    /// `None` means not yet: the call is still in flight and you can wait
+    /// again.
     pub fn wait_timeout(&mut self, d: Duration) -> Option<Result<R, RpcError>> {
-        let until = Instant::now() + d;
-        self.take_with(|conn, id| conn.wait(id, Some(until)))
+        let until = Deadline::after(d);
+        self.take_with(|conn, id| conn.wait(id, until))
     }
 
     /// The result if it has arrived, without blocking; `None` if not yet.
@@ -105,7 +115,7 @@ impl<R: Decode> Pending<R> {
     }
 }
 
-fn already_taken() -> RpcError {
+pub(super) fn already_taken() -> RpcError {
     RpcError::new(Status::Cancelled, "this call's result was already taken")
 }
 
@@ -138,5 +148,48 @@ impl<R> std::fmt::Debug for Pending<R> {
             Inner::InFlight { id, .. } => write!(f, "Pending(request {id})"),
             Inner::Done(_) => write!(f, "Pending(done)"),
         }
+    }
+}
+
+/// What a [`Pending`] asks of its connection's pending table.
+impl Connection {
+    /// Store a waker for a future's `id`; returns its result if ready.
+    pub(crate) fn poll_result(&self, id: u64, waker: &Waker) -> Option<Result<Frame, RpcError>> {
+        let mut st = lock(&self.state);
+        if st.table.deadline(id).is_none() {
+            return Some(Err(already_taken()));
+        }
+        if let Some(r) = st.table.take_result(id) {
+            return Some(r);
+        }
+        let replaced = st.table.set_waker(id, waker);
+        if replaced.is_some() {
+            // The entry may have just become the background thread's to
+            // read for (a thread that waited on it has given up).
+            self.poke_background(&mut st);
+        }
+        drop(st);
+        drop(replaced); // the old waker is someone else's code: drop it unlocked
+        None
+    }
+
+    /// Take `id`'s result if it has arrived, without blocking.
+    pub(crate) fn try_take(&self, id: u64) -> Option<Result<Frame, RpcError>> {
+        lock(&self.state).table.take_result(id)
+    }
+
+    /// Whether `id`'s result has arrived (or it is gone).
+    pub(crate) fn is_ready(&self, id: u64) -> bool {
+        lock(&self.state).table.is_ready(id)
+    }
+
+    /// Stop tracking `id` (its `Pending` was dropped). A late response is
+    /// then dropped quietly.
+    pub(crate) fn forget(&self, id: u64) {
+        let mut st = lock(&self.state);
+        let gone = st.table.remove(id);
+        self.pass_lead(&mut st);
+        drop(st);
+        drop(gone);
     }
 }

@@ -1,0 +1,151 @@
+//! `ClientBuilder`: every setting of a client, each with its default.
+//!
+//! Article: 原理 › 组件 (RPC Client, and the RPC Connector's timeouts).
+//! The one idea to take away: **every limit and every wait has a default
+//! you can read here**, as tarpc's and gRPC's client configs document
+//! theirs, and each error that a limit causes names the setting to change.
+//! Any `Duration` is accepted, `Duration::MAX` included: a wait too long
+//! to represent simply has no end (see [`crate::time::Deadline`]).
+
+use super::heartbeat::Heartbeat;
+use super::Client;
+use crate::codec::{CodecId, Limits};
+use crate::error::RpcError;
+use crate::protocol;
+use crate::trace::Tracer;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+/// Settings for a [`Client`]. Every field has a documented default.
+#[derive(Clone)]
+pub struct ClientBuilder {
+    pub(super) connect_timeout: Duration,
+    pub(super) call_timeout: Duration,
+    pub(super) write_timeout: Duration,
+    pub(super) caller_id: Option<String>,
+    pub(super) max_frame_bytes: usize,
+    pub(super) max_request_bytes: usize,
+    pub(super) limits: Limits,
+    pub(super) codec: CodecId,
+    pub(super) heartbeat: Option<Heartbeat>,
+    pub(super) reconnect_min: Duration,
+    pub(super) reconnect_max: Duration,
+    pub(super) tracer: Option<Tracer>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> ClientBuilder {
+        ClientBuilder {
+            connect_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            caller_id: None,
+            max_frame_bytes: protocol::DEFAULT_MAX_FRAME_BYTES,
+            max_request_bytes: protocol::DEFAULT_MAX_FRAME_BYTES,
+            limits: Limits::default(),
+            codec: CodecId::Binary,
+            heartbeat: Some(Heartbeat {
+                interval: Duration::from_secs(5),
+                misses: 3,
+            }),
+            reconnect_min: Duration::from_millis(50),
+            reconnect_max: Duration::from_secs(5),
+            tracer: None,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// How long to wait for the TCP connection, at most (a call that
+    /// reconnects waits no longer than its own timeout). Default 5 s.
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+    /// How long a call waits for its answer unless told otherwise (the
+    /// `*_timeout` methods). Sent to the server as the call's deadline.
+    /// Default 10 s.
+    pub fn call_timeout(mut self, t: Duration) -> Self {
+        self.call_timeout = t;
+        self
+    }
+    /// How long a write may block on a server that is not reading. Default
+    /// 10 s.
+    pub fn write_timeout(mut self, t: Duration) -> Self {
+        self.write_timeout = t;
+        self
+    }
+    /// Who is calling: sent with every request as the `caller` metadata
+    /// (servers use it for flow control and logs). Default none.
+    pub fn caller_id(mut self, id: impl Into<String>) -> Self {
+        self.caller_id = Some(id.into());
+        self
+    }
+    /// Largest response body accepted. Default 4 MiB.
+    pub fn max_frame_bytes(mut self, n: usize) -> Self {
+        self.max_frame_bytes = n;
+        self
+    }
+    /// Largest request body sent. A call whose request is larger fails
+    /// alone, with `ResourceExhausted`, and nothing is sent: a server
+    /// closes the connection on a frame over its own limit
+    /// (`ServerBuilder::max_frame_bytes`), which would fail every other
+    /// call on it. Default 4 MiB, the servers' default limit.
+    pub fn max_request_bytes(mut self, n: usize) -> Self {
+        self.max_request_bytes = n;
+        self
+    }
+    /// Limits for decoding results. Default [`Limits::default`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+    /// The wire format for arguments and results: [`CodecId::Binary`]
+    /// (default, compact and fast) or [`CodecId::Json`] (text, for reading
+    /// and for other languages). The server answers in the same codec.
+    pub fn codec(mut self, codec: CodecId) -> Self {
+        self.codec = codec;
+        self
+    }
+    /// Send a ping after `interval` of silence from the server (and again
+    /// every interval), and declare the connection dead once a ping has gone
+    /// unanswered for `misses` intervals (pending calls fail with
+    /// `Unavailable`). Default 5 s × 3, like the servers'
+    /// default idle timeout of 15 s. `None` turns heartbeats off.
+    pub fn heartbeat(mut self, every: Option<(Duration, u32)>) -> Self {
+        self.heartbeat = every.map(|(interval, misses)| Heartbeat {
+            interval: interval.max(Duration::from_millis(1)),
+            misses: misses.max(1),
+        });
+        self
+    }
+    /// After the connection breaks, the next call reconnects at once if the
+    /// connection had answered a call. Otherwise (and after every further
+    /// attempt), calls fail fast until the next attempt is due: `min`,
+    /// then 1.6 times longer each time up to `max`, each delay moved by a
+    /// random ±20 % (gRPC's connection backoff). Default 50 ms up to 5 s.
+    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.reconnect_min = min;
+        self.reconnect_max = max.max(min);
+        self
+    }
+    /// Report each step of every call to `tracer` (see [`crate::trace`]).
+    pub fn trace(mut self, tracer: Tracer) -> Self {
+        self.tracer = Some(tracer);
+        self
+    }
+    /// Connect to `addr` with these settings. Fails if the server cannot be
+    /// reached now; after that, the client reconnects by itself.
+    pub fn connect(self, addr: impl ToSocketAddrs) -> Result<Client, RpcError> {
+        let addrs: Vec<SocketAddr> = addr
+            .to_socket_addrs()
+            .map_err(|e| RpcError::unavailable(format!("cannot resolve server address: {e}")))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(RpcError::unavailable(
+                "the server address resolved to nothing",
+            ));
+        }
+        Client::open(addrs, self)
+    }
+}

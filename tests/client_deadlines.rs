@@ -1,0 +1,290 @@
+//! Every call ends by its deadline: whoever reads, whatever the server
+//! sends, whatever `Duration` the caller picks.
+//!
+//! - A response that trickles in one byte at a time, or whose length field
+//!   was corrupted on the way, must not hold a call past its deadline: a
+//!   frame still incomplete at the earliest deadline of the calls waiting
+//!   breaks the connection, and every call on it fails then.
+//! - Any `Duration` is a valid timeout or heartbeat setting:
+//!   `Duration::MAX` means "no end", never a panic.
+//!
+//! Bounds here are "the deadline plus [`SLACK`]": proof that a call did not
+//! hang, not a measurement of speed.
+
+mod client_fakes;
+
+use client_fakes::{trickle, CorruptingProxy, Peer, PATIENCE, SLACK};
+use minirpc::transport::FrameReader;
+use minirpc::{Client, Pending, RpcError, Server, Status};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const SHORT: Duration = Duration::from_millis(300);
+
+/// A peer whose every answer takes several seconds to arrive in full.
+fn trickling_peer() -> Peer {
+    Peer::start(trickle(Duration::from_millis(5), 600))
+}
+
+fn client_of(peer: &Peer) -> Client {
+    Client::builder()
+        .heartbeat(None)
+        .connect(peer.addr())
+        .expect("connect to the fake peer")
+}
+
+fn assert_failed_in_time(r: Result<String, RpcError>, started: Instant, timeout: Duration) {
+    let took = started.elapsed();
+    let e = match r {
+        Err(e) => e,
+        Ok(answer) => panic!(
+            "a {timeout:?} call got its {}-byte answer after {took:?}: it waited for the whole trickle",
+            answer.len()
+        ),
+    };
+    assert!(
+        matches!(e.status, Status::DeadlineExceeded | Status::Unavailable),
+        "{e}"
+    );
+    assert!(
+        took < timeout + SLACK,
+        "a {timeout:?} call ended only after {took:?}: {e}"
+    );
+}
+
+#[test]
+fn a_call_waiting_on_a_trickling_response_returns_by_its_deadline() {
+    let peer = trickling_peer();
+    let client = client_of(&peer);
+    let t0 = Instant::now();
+    let r = client.call_timeout::<_, String>("Echo", &1u32, SHORT);
+    assert_failed_in_time(r, t0, SHORT);
+}
+
+#[test]
+fn a_callback_waiting_on_a_trickling_response_runs_by_its_deadline() {
+    // No thread waits: the background thread is the one reading.
+    let peer = trickling_peer();
+    let client = client_of(&peer);
+    let (tx, rx) = mpsc::channel();
+    let t0 = Instant::now();
+    client.call_with_callback_timeout("Echo", &1u32, SHORT, move |r: Result<String, RpcError>| {
+        let _ = tx.send(r);
+    });
+    let r = rx.recv_timeout(PATIENCE).expect("the callback never ran");
+    assert_failed_in_time(r, t0, SHORT);
+}
+
+#[test]
+fn a_frame_late_for_one_call_fails_the_other_calls_on_the_connection_at_once() {
+    let peer = trickling_peer();
+    let client = Arc::new(client_of(&peer));
+    // A patient future, stuck behind the same trickling frame.
+    let mut patient: Pending<String> = client.call_async_timeout("Echo", &1u32, PATIENCE);
+    let t0 = Instant::now();
+    let r = client.call_timeout::<_, String>("Echo", &2u32, SHORT);
+    assert_failed_in_time(r, t0, SHORT);
+    let other = patient
+        .wait_timeout(PATIENCE)
+        .expect("the patient call is still waiting");
+    let e = match other {
+        Err(e) => e,
+        Ok(_) => panic!(
+            "the patient call waited {:?} for its answer behind the late frame",
+            t0.elapsed()
+        ),
+    };
+    assert!(
+        t0.elapsed() < SHORT + SLACK,
+        "the patient call failed only after {:?}: {e}",
+        t0.elapsed()
+    );
+    assert_eq!(client.in_flight(), 0);
+}
+
+#[test]
+fn a_response_whose_length_was_corrupted_fails_its_call_and_the_rest_by_the_deadline() {
+    let mut server = Server::new();
+    server.register("Multiply", |(l, r): (i32, i32)| Ok(l * r));
+    let server = server.serve("127.0.0.1:0").unwrap();
+    let (corrupted_tx, corrupted) = mpsc::channel();
+    let proxy = CorruptingProxy::start(server.local_addr(), corrupted_tx);
+    let client = Arc::new(
+        Client::builder()
+            .heartbeat(Some((Duration::from_secs(1), 3)))
+            .call_timeout(PATIENCE)
+            .connect(proxy.addr())
+            .unwrap(),
+    );
+    assert_eq!(client.call::<_, i32>("Multiply", &(2, 3)), Ok(6));
+
+    // This call's response claims 1 MiB more than it has: everything the
+    // server sends after it is read as its body.
+    proxy.arm();
+    let timeout = Duration::from_secs(1);
+    let t0 = Instant::now();
+    let victim = {
+        let client = Arc::clone(&client);
+        thread::spawn(move || client.call_timeout::<_, i32>("Multiply", &(4, 5), timeout))
+    };
+    corrupted
+        .recv_timeout(PATIENCE)
+        .expect("nothing was corrupted");
+
+    // Other calls keep bytes flowing behind it, each a callback with a
+    // long timeout that reports when it ends.
+    let (done_tx, done) = mpsc::channel();
+    let mut started = 0i32;
+    while !victim.is_finished() && t0.elapsed() < PATIENCE {
+        let done_tx = done_tx.clone();
+        client.call_with_callback(
+            "Multiply",
+            &(1, started),
+            move |r: Result<i32, RpcError>| {
+                let _ = done_tx.send(r);
+            },
+        );
+        started += 1;
+        thread::sleep(Duration::from_millis(20));
+    }
+    let r = victim.join().unwrap();
+    let took = t0.elapsed();
+    let e = r.expect_err("its response was corrupted");
+    assert!(
+        took < timeout + SLACK,
+        "a 1 s call ended after {took:?}: {e}"
+    );
+    for i in 0..started {
+        let r = done.recv_timeout(PATIENCE).expect("a callback never ran");
+        // The ones sent before the connection broke fail with it; the
+        // ones after go on a new connection and may succeed.
+        if let Err(e) = r {
+            assert_eq!(e.status, Status::Unavailable, "callback {i}: {e}");
+        }
+    }
+    assert!(
+        t0.elapsed() < timeout + SLACK,
+        "the calls behind the corrupt frame ended only after {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(client.call::<_, i32>("Multiply", &(6, 7)), Ok(42));
+}
+
+#[test]
+fn mid_frame_says_a_read_stopped_inside_a_frame() {
+    let mut bytes = client_fakes::ok_response(1, b"abc");
+    let whole = bytes.len();
+    bytes.extend_from_slice(&client_fakes::ok_response(2, b"de"));
+    let mut r = FrameReader::new(&bytes[..whole + 5], 1024);
+    assert!(!r.mid_frame(), "nothing read yet");
+    assert_eq!(r.read_frame().unwrap().header.request_id, 1);
+    assert!(r.mid_frame(), "5 bytes of the second frame are buffered");
+    let mut r = FrameReader::new(&bytes[..whole], 1024);
+    r.read_frame().unwrap();
+    assert!(!r.mid_frame(), "it stopped between frames");
+}
+
+// ---- ordinary durations never panic --------------------------------------------
+
+/// A server whose `TimeLeft` returns how many seconds the call's deadline,
+/// as the server received it, leaves.
+fn time_left_server() -> minirpc::ServerHandle {
+    let mut server = Server::new();
+    server.register_with_context("TimeLeft", |ctx, (): ()| {
+        Ok(ctx.time_left().map(|d| d.as_secs()))
+    });
+    server.register("Multiply", |(l, r): (i32, i32)| Ok(l * r));
+    server.serve("127.0.0.1:0").unwrap()
+}
+
+/// A timeout sent on the wire saturates at `u32::MAX` ms (about 49 days).
+fn assert_saturated(left: Option<u64>) {
+    let days_49 = u64::from(u32::MAX) / 1000 - 60;
+    assert!(left.is_some_and(|s| s >= days_49), "{left:?}");
+}
+
+#[test]
+fn a_call_with_a_timeout_of_duration_max_waits_without_a_deadline() {
+    let server = time_left_server();
+    let client = Client::builder()
+        .connect_timeout(Duration::MAX)
+        .write_timeout(Duration::MAX)
+        .call_timeout(Duration::MAX)
+        .connect(server.local_addr())
+        .unwrap();
+    assert_saturated(client.call("TimeLeft", &()).unwrap());
+    assert_saturated(client.call_timeout("TimeLeft", &(), Duration::MAX).unwrap());
+    client.call_oneway("Multiply", &(1, 2)).unwrap();
+}
+
+#[test]
+fn a_future_with_a_timeout_of_duration_max_can_be_waited_on_for_duration_max() {
+    let server = time_left_server();
+    let client = Client::connect(server.local_addr()).unwrap();
+    let mut p = client.call_async_timeout::<_, Option<u64>>("TimeLeft", &(), Duration::MAX);
+    let left = p.wait_timeout(Duration::MAX).expect("no limit").unwrap();
+    assert_saturated(left);
+    let p = client.call_async_timeout::<_, i32>("Multiply", &(6, 7), Duration::MAX);
+    assert_eq!(p.wait(), Ok(42));
+}
+
+#[test]
+fn a_callback_with_a_timeout_of_duration_max_runs_with_its_result() {
+    let server = time_left_server();
+    let client = Client::connect(server.local_addr()).unwrap();
+    let (tx, rx) = mpsc::channel();
+    client.call_with_callback_timeout("TimeLeft", &(), Duration::MAX, move |r| {
+        let _ = tx.send(r);
+    });
+    let left: Result<Option<u64>, RpcError> = rx.recv_timeout(PATIENCE).expect("never ran");
+    assert_saturated(left.unwrap());
+}
+
+/// A waker that reports on a channel.
+struct ChannelWaker(mpsc::Sender<()>);
+
+impl Wake for ChannelWaker {
+    fn wake(self: Arc<Self>) {
+        let _ = self.0.send(());
+    }
+}
+
+#[test]
+fn heartbeat_settings_too_large_to_multiply_do_not_stop_futures_or_callbacks() {
+    let server = time_left_server();
+    for (interval, misses) in [
+        (Duration::MAX, 3),
+        (Duration::from_secs(u64::MAX / 4), u32::MAX),
+    ] {
+        let client = Client::builder()
+            .heartbeat(Some((interval, misses)))
+            .connect(server.local_addr())
+            .unwrap();
+        // Both are delivered by the background thread, which runs the
+        // heartbeat rule on every round.
+        let (tx, rx) = mpsc::channel();
+        client.call_with_callback("Multiply", &(2, 3), move |r: Result<i32, RpcError>| {
+            let _ = tx.send(r);
+        });
+        let r = rx.recv_timeout(PATIENCE);
+        assert_eq!(r, Ok(Ok(6)), "heartbeat {interval:?} x {misses}");
+        let mut p: Pending<i32> = client.call_async("Multiply", &(6, 7));
+        let (tx, woken) = mpsc::channel();
+        let waker = Waker::from(Arc::new(ChannelWaker(tx)));
+        let mut cx = Context::from_waker(&waker);
+        let r = match Pin::new(&mut p).poll(&mut cx) {
+            Poll::Ready(r) => r,
+            Poll::Pending => {
+                woken
+                    .recv_timeout(PATIENCE)
+                    .expect("the future was never woken");
+                p.try_take().expect("woken, so the result is there")
+            }
+        };
+        assert_eq!(r, Ok(42));
+    }
+}
