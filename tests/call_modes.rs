@@ -946,8 +946,10 @@ fn a_call_whose_deadline_passes_in_the_servers_queue_is_not_run() {
     let y: i32 = client.call("Multiply", &(2i32, 21i32)).unwrap();
     assert_eq!(y, 42);
     assert_eq!(ran.load(Ordering::SeqCst), 0, "the late call's handler ran");
+    // Skipped either way: dropped as cancelled (the client's cancel frame
+    // arrived first, the usual case) or refused for its passed deadline.
     let stats = server.stats();
-    assert_eq!(stats.calls_failed, 1, "{stats:?}");
+    assert_eq!(stats.calls_failed + stats.cancelled, 1, "{stats:?}");
     assert_eq!(client.in_flight(), 0);
 }
 

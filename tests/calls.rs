@@ -449,7 +449,10 @@ fn client_keeps_trying_to_reconnect_until_the_network_is_restored() {
             Ok(y) => break y,
             Err(e) => {
                 assert_eq!(e.status, Status::Unavailable, "{e}");
-                assert!(Instant::now() < deadline, "no reconnect within {PATIENCE:?}: {e}");
+                assert!(
+                    Instant::now() < deadline,
+                    "no reconnect within {PATIENCE:?}: {e}"
+                );
                 thread::sleep(Duration::from_millis(5));
             }
         }

@@ -82,7 +82,9 @@ impl Connection {
         while !st.closing && st.broken.is_none() {
             let epoch = st.background_epoch;
             let now = Instant::now();
-            let expired = expire_overdue(&mut st, now);
+            let (expired, expired_ids) = expire_overdue(&mut st, now);
+            let mut cancels = std::mem::take(&mut st.to_cancel);
+            cancels.extend(expired_ids);
             let (ping, next) = match self.beat(&mut st, now) {
                 Ok(beat) => beat,
                 Err(dead) => {
@@ -100,6 +102,7 @@ impl Connection {
             let bound = st.table.next_deadline_after(now);
             drop(st);
             run(expired, self);
+            self.send_cancels(cancels);
             if ping {
                 if let Err(e) = self.send_control(FrameKind::Ping, 0) {
                     self.fail_all(e);
@@ -158,17 +161,17 @@ impl Connection {
 
 /// Step 1: futures and callbacks past their deadline fail now (a blocked
 /// caller expires its own call).
-fn expire_overdue(st: &mut State, now: Instant) -> Vec<Deferred> {
+/// Also returns their ids, for the cancel frames that tell the server.
+fn expire_overdue(st: &mut State, now: Instant) -> (Vec<Deferred>, Vec<u64>) {
     let overdue = st.table.overdue_background(now);
-    overdue
-        .into_iter()
-        .filter_map(|id| {
-            let e = RpcError::deadline_exceeded(format!(
-                "no response within the call's timeout (request {id}); the server may still run it"
-            ));
-            st.table.complete(id, Err(e))
-        })
-        .collect()
+    let mut deferred = Vec::new();
+    for &id in &overdue {
+        let e = RpcError::deadline_exceeded(format!(
+            "no response within the call's timeout (request {id}); the server was told to cancel it"
+        ));
+        deferred.extend(st.table.complete(id, Err(e)));
+    }
+    (deferred, overdue)
 }
 
 fn run(deferred: Vec<Deferred>, conn: &Connection) {

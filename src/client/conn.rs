@@ -64,6 +64,11 @@ pub(crate) struct State {
     /// The server has answered a call here: it really serves this
     /// connection (a refusing server accepts the TCP connection too).
     pub(super) proven: bool,
+    /// Requests this client gave up on (timed out, or their `Pending` was
+    /// dropped), for the background thread to tell the server with cancel
+    /// frames. Best effort and bounded: past [`MAX_CANCELS`] the oldest
+    /// are simply not sent (the server's deadline still stops them).
+    pub(super) to_cancel: Vec<u64>,
     /// Bumped whenever the background thread is told something changed.
     /// It compares this before sleeping, so a notification sent while it
     /// was busy (and so not waiting on its condvar) is not lost.
@@ -76,6 +81,9 @@ pub(super) struct ReaderState {
     /// Frames read but not yet routed (kept to reuse its allocation).
     pub(super) batch: Vec<Frame>,
 }
+
+/// The most cancel frames waiting to be sent at once.
+pub(super) const MAX_CANCELS: usize = 1024;
 
 /// One TCP connection to the server.
 pub(crate) struct Connection {
@@ -90,6 +98,8 @@ pub(crate) struct Connection {
     next_id: AtomicU64,
     pub(super) heartbeat: Option<Heartbeat>,
     pub(super) callbacks: Arc<CallbackPool>,
+    /// Frames are sealed with a checksum both ways (`ClientBuilder::checksums`).
+    pub(super) sealed: bool,
 }
 
 /// How an encoded request is delivered.
@@ -149,6 +159,7 @@ impl Connection {
                 liveness: Liveness::new(now),
                 last_sent: now,
                 proven: false,
+                to_cancel: Vec::new(),
                 background_epoch: 0,
             }),
             background: Condvar::new(),
@@ -157,6 +168,7 @@ impl Connection {
             next_id: AtomicU64::new(1),
             heartbeat: config.heartbeat,
             callbacks,
+            sealed: config.checksums,
         })
     }
 
@@ -294,9 +306,40 @@ impl Connection {
 
     /// Send a ping or a pong.
     pub(super) fn send_control(&self, kind: FrameKind, id: u64) -> Result<(), RpcError> {
-        let mut out = Vec::with_capacity(HEADER_LEN);
+        let mut out = Vec::with_capacity(HEADER_LEN + 4);
         protocol::control_frame(&mut out, kind, id);
+        if self.sealed {
+            protocol::seal(&mut out, 0);
+        }
         self.writer.send(&out)
+    }
+
+    /// Note that the server may stop working on request `id`: the caller
+    /// has stopped waiting for it. The background thread sends the cancel
+    /// frame, so the caller never waits on a socket for it.
+    pub(super) fn note_cancel(&self, st: &mut State, id: u64) {
+        if st.to_cancel.len() < MAX_CANCELS {
+            st.to_cancel.push(id);
+        }
+        self.poke_background(st);
+    }
+
+    /// Send the cancel frames noted so far, in one write.
+    pub(super) fn send_cancels(&self, ids: Vec<u64>) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut out = Vec::with_capacity(ids.len() * (HEADER_LEN + 4));
+        for id in ids {
+            let start = out.len();
+            protocol::control_frame(&mut out, FrameKind::Cancel, id);
+            if self.sealed {
+                protocol::seal(&mut out, start);
+            }
+        }
+        // A failure here is the connection failing; whoever reads next
+        // finds out and fails the calls.
+        let _ = self.writer.send(&out);
     }
 
     /// Whether a new call can use this connection: it has not failed, and

@@ -130,8 +130,9 @@ impl Connection {
             let now = Instant::now();
             if deadline <= Deadline::at(now) {
                 st.table.remove(id);
+                self.note_cancel(&mut st, id);
                 break Some(Err(RpcError::deadline_exceeded(format!(
-                    "no response within the call's timeout (request {id}); the server may still run it. Raise the timeout (Client::call_timeout) if it is just slow"
+                    "no response within the call's timeout (request {id}); the server was told to cancel it. Raise the timeout (Client::call_timeout) if it is just slow"
                 ))));
             }
             if limit <= Deadline::at(now) {
@@ -234,11 +235,24 @@ impl Connection {
         st.liveness.heard(now);
         for frame in frames.drain(..) {
             let id = frame.header.request_id;
+            if self.sealed && frame.header.flags & crate::protocol::FLAG_CHECKSUM == 0 {
+                // We seal every frame, and a minirpc server answers sealed
+                // frames sealed: an unsealed one cannot be checked, so it
+                // cannot be believed.
+                connection_error = Some(RpcError::new(
+                    Status::DataLoss,
+                    format!(
+                        "the server at {} sent a frame without a checksum although this client uses checksums (ClientBuilder::checksums); connection closed",
+                        self.peer
+                    ),
+                ));
+                break;
+            }
             match frame.header.kind {
                 FrameKind::Response if id == 0 => {
                     // A connection-level error: the server is about to close.
                     connection_error = Some(match ResponseHead::parse(&frame.body) {
-                        Ok(h) => RpcError::new(h.status, h.message.to_owned()),
+                        Ok(h) => connection_closed(self.peer, h.status, h.message),
                         Err(e) => e,
                     });
                 }
@@ -379,5 +393,21 @@ mod tests {
         let e = conn.broken_error().expect("the connection was not failed");
         assert_eq!(e.status, Status::Internal, "{e}");
         conn.close();
+    }
+}
+
+/// The error every pending call gets when the server closes the connection
+/// with a connection-level error (request id 0). The calls themselves did
+/// nothing wrong, so they fail `Unavailable` (try again, maybe elsewhere),
+/// with the server's reason in the message; only "too busy"
+/// (`ResourceExhausted`) and "damaged on the way" (`DataLoss`) keep their
+/// status, since they tell the caller more.
+fn connection_closed(peer: std::net::SocketAddr, status: Status, message: &str) -> RpcError {
+    match status {
+        Status::ResourceExhausted | Status::DataLoss => RpcError::new(status, message),
+        _ => RpcError::unavailable(format!(
+            "the server at {peer} closed the connection: {}: {message}",
+            status.name()
+        )),
     }
 }

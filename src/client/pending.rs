@@ -188,6 +188,10 @@ impl Connection {
     pub(crate) fn forget(&self, id: u64) {
         let mut st = lock(&self.state);
         let gone = st.table.remove(id);
+        if gone.as_ref().is_some_and(|e| !e.has_result()) {
+            // Abandoned before its answer came: the server may stop.
+            self.note_cancel(&mut st, id);
+        }
         self.pass_lead(&mut st);
         drop(st);
         drop(gone);

@@ -63,6 +63,9 @@ pub(super) fn encode<A: Encode + ?Sized>(
     codec::encode_as(config.codec, args, &mut frame);
     check_request_size(frame.len() - start - HEADER_LEN, config.max_request_bytes)?;
     protocol::finish_frame(&mut frame, start);
+    if config.checksums {
+        protocol::seal(&mut frame, start);
+    }
     trace::emit(
         &config.tracer,
         Side::Client,

@@ -53,6 +53,13 @@ pub(crate) struct Entry {
     waiter: Waiter,
 }
 
+impl Entry {
+    /// Whether its answer (or error) has arrived.
+    pub(crate) fn has_result(&self) -> bool {
+        self.result.is_some()
+    }
+}
+
 /// Work to do after the state lock is released: waking an executor or
 /// running a callback must never happen while we hold the lock.
 pub(crate) enum Deferred {
