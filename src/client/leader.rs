@@ -364,6 +364,22 @@ impl Connection {
     }
 }
 
+/// The error every pending call gets when the server closes the connection
+/// with a connection-level error (request id 0). The calls themselves did
+/// nothing wrong, so they fail `Unavailable` (try again, maybe elsewhere),
+/// with the server's reason in the message; only "too busy"
+/// (`ResourceExhausted`) and "damaged on the way" (`DataLoss`) keep their
+/// status, since they tell the caller more.
+fn connection_closed(peer: std::net::SocketAddr, status: Status, message: &str) -> RpcError {
+    match status {
+        Status::ResourceExhausted | Status::DataLoss => RpcError::new(status, message),
+        _ => RpcError::unavailable(format!(
+            "the server at {peer} closed the connection: {}: {message}",
+            status.name()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,21 +409,5 @@ mod tests {
         let e = conn.broken_error().expect("the connection was not failed");
         assert_eq!(e.status, Status::Internal, "{e}");
         conn.close();
-    }
-}
-
-/// The error every pending call gets when the server closes the connection
-/// with a connection-level error (request id 0). The calls themselves did
-/// nothing wrong, so they fail `Unavailable` (try again, maybe elsewhere),
-/// with the server's reason in the message; only "too busy"
-/// (`ResourceExhausted`) and "damaged on the way" (`DataLoss`) keep their
-/// status, since they tell the caller more.
-fn connection_closed(peer: std::net::SocketAddr, status: Status, message: &str) -> RpcError {
-    match status {
-        Status::ResourceExhausted | Status::DataLoss => RpcError::new(status, message),
-        _ => RpcError::unavailable(format!(
-            "the server at {peer} closed the connection: {}: {message}",
-            status.name()
-        )),
     }
 }
