@@ -61,12 +61,9 @@ fn chaos(proxy: Arc<FaultProxy>, stop: Arc<AtomicBool>, corrupt: bool) -> thread
         let until = Instant::now() + Duration::from_secs(60);
         let mut i = 0;
         while !stop.load(Ordering::SeqCst) && Instant::now() < until {
-            let f = faults[i % faults.len()].clone();
+            let f = faults[i % faults.len()];
             // Each direction gets its own turn of the wheel.
-            proxy.set(
-                Direction::ClientToServer,
-                faults[(i + 3) % faults.len()].clone(),
-            );
+            proxy.set(Direction::ClientToServer, faults[(i + 3) % faults.len()]);
             proxy.set(Direction::ServerToClient, f);
             i += 1;
             thread::sleep(Duration::from_millis(60));
