@@ -96,6 +96,11 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 pub const FLAG_CHECKSUM: u8 = 0x01;
 /// The metadata key that carries the caller's identity.
 pub const META_CALLER: &str = "caller";
+/// The call id every minirpc server answers without a handler: the health
+/// probe (探活). Its arguments are ignored and its result is `()`. It is
+/// answered by the connection's reader, ahead of any queue, so a slow
+/// handler elsewhere does not make a live server look dead.
+pub const PING_CALL_ID: &str = "$minirpc.ping";
 /// The most metadata pairs a request may carry.
 pub const MAX_METADATA: usize = 64;
 

@@ -15,7 +15,7 @@ use minirpc::protocol::{self, FrameKind};
 use minirpc::{Client, RpcError, Server, Status};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -481,4 +481,39 @@ fn a_connection_cut_while_idle_costs_at_most_one_unavailable_call() {
     }
     assert_eq!(client.call::<_, i32>("Multiply", &(10, 20)), Ok(200));
     assert_eq!(client.in_flight(), 0);
+}
+
+#[test]
+fn ping_answers_even_while_every_worker_is_busy() {
+    // The built-in probe ($minirpc.ping) is answered by the reader, so a
+    // live server never looks dead because its workers are all taken.
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let mut server = Server::builder()
+        .workers(1)
+        .inline_max(Duration::ZERO)
+        .build();
+    {
+        let gate = Arc::clone(&gate);
+        server.register("Hold", move |(): ()| {
+            let (open, cv) = &*gate;
+            let g = open.lock().unwrap();
+            let _ = cv
+                .wait_timeout_while(g, Duration::from_secs(5), |o| !*o)
+                .unwrap();
+            Ok(())
+        });
+    }
+    let server = server.serve("127.0.0.1:0").unwrap();
+    let client = Client::connect(server.local_addr()).unwrap();
+    let held = client.call_async::<_, ()>("Hold", &());
+    let rtt = client
+        .ping(Duration::from_secs(2))
+        .expect("ping while busy");
+    assert!(rtt < Duration::from_secs(2));
+    {
+        let (open, cv) = &*gate;
+        *open.lock().unwrap() = true;
+        cv.notify_all();
+    }
+    assert_eq!(held.wait(), Ok(()));
 }

@@ -270,6 +270,16 @@ impl Client {
         }
     }
 
+    /// The health probe (原理 › 健康检查, 探活): a call to the server's
+    /// built-in `$minirpc.ping`, answered by the server's reader without
+    /// touching its workers. Returns the round-trip time, or the error that
+    /// says why the server did not answer within `timeout`.
+    pub fn ping(&self, timeout: Duration) -> Result<Duration, RpcError> {
+        let started = std::time::Instant::now();
+        self.call_timeout::<_, ()>(crate::protocol::PING_CALL_ID, &(), timeout)?;
+        Ok(started.elapsed())
+    }
+
     /// Oneway (单向调用): send the call and return once the frame is
     /// written. The server runs the handler and sends nothing back; its
     /// errors are counted on the server (`ServerStats::oneway_failed`), not

@@ -87,6 +87,20 @@ pub(crate) fn dispatch(
             head.call_id
         )
     });
+    if head.call_id == protocol::PING_CALL_ID {
+        // The built-in health probe (原理 › 健康检查, 探活): answered here,
+        // on the reader, with no handler and no queue, so it measures
+        // whether the server reads and answers, not how busy its workers are.
+        if !oneway {
+            let mut out = Vec::with_capacity(32);
+            let start = protocol::begin_ok_response(&mut out, codec, id);
+            crate::codec::encode_as(codec, &(), &mut out);
+            protocol::finish_frame(&mut out, start);
+            conn.seal(&mut out, 0);
+            conn.send(&out);
+        }
+        return None;
+    }
     // The call id is resolved before a single argument byte is decoded.
     let Some(method) = inner.table.get(head.call_id) else {
         trace::emit(tracer, Side::Server, 4, None, || {
