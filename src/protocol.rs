@@ -101,6 +101,12 @@ pub const META_CALLER: &str = "caller";
 /// answered by the connection's reader, ahead of any queue, so a slow
 /// handler elsewhere does not make a live server look dead.
 pub const PING_CALL_ID: &str = "$minirpc.ping";
+/// How a server's idle-close notice begins: a response with request id 0,
+/// status `UNAVAILABLE`, sent just before the server closes a connection
+/// that had no calls for its idle timeout. The server processed no request
+/// it had not answered before the notice, so a client may send those
+/// requests again on a new connection.
+pub const IDLE_CLOSE_NOTICE: &str = "the server closed this idle connection";
 /// The most metadata pairs a request may carry.
 pub const MAX_METADATA: usize = 64;
 

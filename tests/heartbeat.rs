@@ -270,7 +270,6 @@ fn connect(addr: SocketAddr, heartbeat: Option<(Duration, u32)>) -> Client {
 }
 
 #[test]
-#[ignore = "until the client retries the calls an idle-close notice says were never read"]
 fn an_idle_client_with_heartbeats_is_disconnected_by_the_idle_timeout_and_reconnects() {
     // Pings say "alive", not "using you": the server's idle timeout counts
     // calls only, so a client that only pings is let go like any idle one,

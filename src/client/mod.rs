@@ -81,7 +81,7 @@ pub use pending::Pending;
 
 use crate::codec::{self, CodecId, Decode, Encode, JsonCx, Limits};
 use crate::error::RpcError;
-use crate::protocol::{Frame, ResponseHead};
+use crate::protocol::{self, Frame, ResponseHead};
 use crate::time::Deadline;
 use crate::trace::{self, Side};
 use callbacks::{CallbackPool, RawCallback};
@@ -183,8 +183,18 @@ impl Client {
         trace::emit(&config.tracer, Side::Client, 1, None, || {
             format!("mapped the call to call id \"{call_id}\"")
         });
-        let conn = self.connection(deadline)?;
-        let (_, frame) = conn.start(call_id, args, deadline, config, Mode::Blocking)?;
+        // A server that closes an idle connection says so first, and has
+        // processed nothing it had not answered by then: a call caught by
+        // that notice is sent once more, on a new connection, within the
+        // same deadline.
+        let mut resent = false;
+        let frame = loop {
+            let conn = self.connection(deadline)?;
+            match conn.start(call_id, args, deadline, config, Mode::Blocking) {
+                Err(e) if !resent && never_processed(&e) => resent = true,
+                started => break started?.1,
+            }
+        };
         let frame =
             frame.ok_or_else(|| RpcError::internal("blocking call ended without a response"))?;
         // Client step 5: decode the result (or surface the server's error).
@@ -323,6 +333,12 @@ impl Client {
                 Connection::open(&shared.addrs, &shared.config, callbacks, timeout)
             })
     }
+}
+
+/// Whether `e` says the server never processed the call: it closed an idle
+/// connection with a notice ([`protocol::IDLE_CLOSE_NOTICE`]) before reading it.
+fn never_processed(e: &RpcError) -> bool {
+    e.status == crate::error::Status::Unavailable && e.message.contains(protocol::IDLE_CLOSE_NOTICE)
 }
 
 /// Client step 5: a response frame into the caller's type, or the server's

@@ -291,7 +291,7 @@ fn read_one(inner: &Arc<Inner>, conn: &Arc<Conn>, role: &mut ReadRole) -> Next {
             if let Some(idle) = config.idle_timeout {
                 let left = idle.saturating_sub(role.last_request.elapsed());
                 if left.is_zero() && conn.in_flight.load(Ordering::SeqCst) == 0 {
-                    return Next::Close; // idle, however often it pings
+                    return close_idle(conn, idle); // idle, however often it pings
                 }
                 role.idle_wait = Some(left.max(Duration::from_millis(1)));
             }
@@ -341,8 +341,19 @@ fn on_timeout(inner: &Inner, conn: &Conn, role: &mut ReadRole) -> Next {
         }
         return Next::Continue;
     }
-    // Idle: close quietly. A minirpc client checks an idle connection
-    // before its next call and reconnects.
+    close_idle(conn, idle)
+}
+
+/// Close an idle connection, saying so first (request id 0, `UNAVAILABLE`,
+/// [`protocol::IDLE_CLOSE_NOTICE`]). Nothing is in flight, and nothing read
+/// after this point is dispatched, so every request the client has not had
+/// an answer to was never processed: the notice tells the client it may
+/// send them again on a new connection.
+fn close_idle(conn: &Conn, idle: Duration) -> Next {
+    conn.send_connection_error(&RpcError::unavailable(format!(
+        "{} after idle_timeout {idle:?} without calls; requests sent after this notice were not read, so it is safe to send them again",
+        protocol::IDLE_CLOSE_NOTICE
+    )));
     Next::Close
 }
 
