@@ -32,6 +32,7 @@
 
 use crate::error::{RpcError, Status};
 use crate::protocol::{Frame, Header, FLAG_CHECKSUM, HEADER_LEN};
+use crate::time::Deadline;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Mutex;
@@ -366,6 +367,34 @@ fn checked_body(frame: &[u8]) -> Result<&[u8], RpcError> {
     Ok(&data[HEADER_LEN..])
 }
 
+/// Why [`write_by`] stopped short.
+enum WriteError {
+    /// The deadline passed after this many bytes.
+    Stalled(usize),
+    Failed(io::Error),
+}
+use WriteError::{Failed, Stalled};
+
+/// Write all of `bytes`, one send-timeout slice at a time, until `deadline`.
+fn write_by(mut stream: &TcpStream, bytes: &[u8], deadline: Deadline) -> Result<(), WriteError> {
+    let mut off = 0;
+    while off < bytes.len() {
+        match stream.write(&bytes[off..]) {
+            Ok(0) => return Err(Failed(io::ErrorKind::WriteZero.into())),
+            Ok(n) => off += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
+            }
+            Err(e) => return Err(Failed(e)),
+        }
+        if off < bytes.len() && deadline.has_passed() {
+            return Err(Stalled(off));
+        }
+    }
+    Ok(())
+}
+
 /// A sound minirpc header (magic and version right) whose kind this build
 /// does not know: its kind, request id and body length.
 fn unknown_kind(b: &[u8; HEADER_LEN]) -> Option<(u8, u64, usize)> {
@@ -387,7 +416,12 @@ pub struct FrameWriter {
     stream: TcpStream,
     outbox: Mutex<Outbox>,
     max_outbox_bytes: usize,
+    write_timeout: Duration,
 }
+
+/// The socket's send timeout under a [`FrameWriter`]: each `write` blocks at
+/// most this long, so the flusher can check its deadline between writes.
+const WRITE_SLICE: Duration = Duration::from_millis(5);
 
 #[derive(Debug, Default)]
 struct Outbox {
@@ -404,13 +438,26 @@ struct Outbox {
 impl FrameWriter {
     /// A writer over `stream`. A sender finds the outbox full (and gets
     /// `ResourceExhausted`) when more than `max_outbox_bytes` are waiting
-    /// because the peer is not reading.
-    pub fn new(stream: TcpStream, max_outbox_bytes: usize) -> FrameWriter {
+    /// because the peer is not reading; a batch the peer does not take
+    /// within `write_timeout` (or the sender's own deadline, see
+    /// [`send_by`](Self::send_by)) breaks the writer. Sets the socket's send
+    /// timeout to a short slice, so that deadline is checked as it writes.
+    pub fn new(stream: TcpStream, max_outbox_bytes: usize, write_timeout: Duration) -> FrameWriter {
+        let _ = stream.set_write_timeout(Some(
+            WRITE_SLICE.min(write_timeout).max(Duration::from_millis(1)),
+        ));
         FrameWriter {
             stream,
             outbox: Mutex::new(Outbox::default()),
             max_outbox_bytes,
+            write_timeout,
         }
+    }
+
+    /// Send one complete frame (or several), giving the peer at most
+    /// `write_timeout` to take the batch it goes out in.
+    pub fn send(&self, frame: &[u8]) -> Result<(), RpcError> {
+        self.send_by(frame, Deadline::NEVER)
     }
 
     /// Send one complete frame (or several, back to back).
@@ -418,7 +465,14 @@ impl FrameWriter {
     /// Returns once the bytes are written or handed to the thread that is
     /// writing; a later write failure marks the writer broken, and the
     /// connection's owner fails the calls that were waiting on it.
-    pub fn send(&self, frame: &[u8]) -> Result<(), RpcError> {
+    ///
+    /// If this sender ends up writing (it is the flusher), it gives up at
+    /// `deadline` (or after `write_timeout`, whichever comes first): a
+    /// batch written only in part leaves a broken frame on the wire, so the
+    /// writer is then broken and every later send fails. So a caller never
+    /// waits on a peer that does not read for longer than its own deadline.
+    pub fn send_by(&self, frame: &[u8], deadline: Deadline) -> Result<(), RpcError> {
+        let deadline = deadline.min(Deadline::after(self.write_timeout));
         let mut ob = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = &ob.broken {
             return Err(e.clone());
@@ -438,12 +492,19 @@ impl FrameWriter {
             let spare = std::mem::take(&mut ob.spare);
             let mut batch = std::mem::replace(&mut ob.pending, spare);
             drop(ob);
-            let result = (&self.stream).write_all(&batch);
+            let result = write_by(&self.stream, &batch, deadline);
+            let len = batch.len();
             batch.clear();
             ob = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
             ob.spare = batch;
             if let Err(e) = result {
-                let err = RpcError::from_io("writing to the connection failed", &e);
+                let err = match e {
+                    Stalled(n) => RpcError::unavailable(format!(
+                        "the peer took only {n} of {len} bytes before the sender's deadline or write_timeout ({:?}); it is not reading, so the connection was closed",
+                        self.write_timeout
+                    )),
+                    Failed(e) => RpcError::from_io("writing to the connection failed", &e),
+                };
                 ob.broken = Some(err.clone());
                 ob.flushing = false;
                 ob.pending.clear();

@@ -288,3 +288,42 @@ fn heartbeat_settings_too_large_to_multiply_do_not_stop_futures_or_callbacks() {
         assert_eq!(r, Ok(42));
     }
 }
+
+#[test]
+fn a_call_to_a_server_that_stopped_reading_ends_by_its_deadline_not_write_timeout() {
+    // A listener that accepts and never reads: once the kernel's buffers
+    // are full, every write blocks. With writes bounded only by
+    // write_timeout (10 s by default) a 300 ms call waited 10 s.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (keep_tx, keep_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let conn = listener.accept();
+        // Hold the connection open, unread, until the test is done.
+        let _ = keep_rx.recv_timeout(std::time::Duration::from_secs(30));
+        drop(conn);
+    });
+    let client = minirpc::Client::builder()
+        .heartbeat(None)
+        .connect(addr)
+        .unwrap();
+    let big = vec![7u8; 3 << 20];
+    let timeout = std::time::Duration::from_millis(300);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let started = std::time::Instant::now();
+                let r = client.call_timeout::<_, ()>("Sink", &big, timeout);
+                let took = started.elapsed();
+                assert!(r.is_err(), "a server that never reads answered");
+                assert!(
+                    took < timeout + std::time::Duration::from_secs(1),
+                    "a {timeout:?} call took {took:?}: {r:?}"
+                );
+            });
+        }
+    });
+    drop(client);
+    let _ = keep_tx.send(());
+    holder.join().unwrap();
+}

@@ -137,16 +137,17 @@ impl Connection {
     ) -> Result<Connection, RpcError> {
         let io = |what: &str, e: std::io::Error| RpcError::from_io(what, &e);
         let peer = stream.peer_addr().map_err(|e| io("peer_addr", e))?;
-        stream
-            .set_write_timeout(Some(config.write_timeout))
-            .map_err(|e| io("set_write_timeout", e))?;
         let read_half = stream
             .try_clone()
             .map_err(|e| io("cloning the socket", e))?;
         let now = Instant::now();
         Ok(Connection {
             peer,
-            writer: Writer::new(stream, 8 * config.max_frame_bytes.max(1 << 20)),
+            writer: Writer::new(
+                stream,
+                8 * config.max_frame_bytes.max(1 << 20),
+                config.write_timeout,
+            ),
             reader: Mutex::new(ReaderState {
                 frames: FrameReader::new(ReadHalf::new(read_half), config.max_frame_bytes),
                 batch: Vec::new(),
@@ -194,7 +195,7 @@ impl Connection {
         let callback = matches!(mode, Mode::Callback(_));
         self.register(id, deadline, mode)?;
         // Step 3: send it.
-        if let Err(e) = self.writer.send(&frame) {
+        if let Err(e) = self.writer.send_by(&frame, deadline) {
             self.send_failed(id, &e, callback);
             return Err(e);
         }

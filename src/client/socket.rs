@@ -136,17 +136,27 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(stream: TcpStream, max_outbox_bytes: usize) -> Writer {
+    pub(crate) fn new(
+        stream: TcpStream,
+        max_outbox_bytes: usize,
+        write_timeout: Duration,
+    ) -> Writer {
         Writer {
-            frames: FrameWriter::new(stream, max_outbox_bytes),
+            frames: FrameWriter::new(stream, max_outbox_bytes, write_timeout),
             sending: RwLock::new(()),
         }
     }
 
     /// Send one complete frame (see [`FrameWriter::send`]).
     pub(crate) fn send(&self, frame: &[u8]) -> Result<(), RpcError> {
+        self.send_by(frame, Deadline::NEVER)
+    }
+
+    /// Send one complete frame, waiting on the server at most until
+    /// `deadline` (see [`FrameWriter::send_by`]).
+    pub(crate) fn send_by(&self, frame: &[u8], deadline: Deadline) -> Result<(), RpcError> {
         let _sending = self.sending.read().unwrap_or_else(PoisonError::into_inner);
-        self.frames.send(frame)
+        self.frames.send_by(frame, deadline)
     }
 
     /// Proof that nobody is sending, held until dropped; `None` if someone is.
