@@ -157,9 +157,9 @@ impl EtcdRegistry {
             RpcError::new(
                 e.status,
                 format!(
-                    "cannot use etcd at {url}: {}. Check that etcd (3.4 or later) is running and \
+                    "cannot use etcd at {url}: {} (check that etcd 3.4 or later is running and \
                      that {url} is its client URL (--listen-client-urls; the default is \
-                     http://127.0.0.1:2379)",
+                     http://127.0.0.1:2379))",
                     e.message
                 ),
             )
