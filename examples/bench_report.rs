@@ -20,14 +20,19 @@
 //! beat it, so "minirpc / raw" is the price of everything minirpc adds:
 //! request ids, the call table, the worker pool, encoding and decoding.
 //!
+//! Two more rows price an option rather than the design: the same calls
+//! with `ClientBuilder::checksums(true)`, which seals every frame with a
+//! CRC-32C both ways (docs/04-transport.md, "End to end: checksums"), for
+//! Multiply and for an echo of 64 KiB, where the CRC has bytes to chew on.
+//!
 //! The criterion versions of these measurements are `benches/rpc.rs` and
-//! `benches/codec.rs`.
+//! `benches/codec.rs` (which also times `checksum::crc32c` alone).
 
 #[path = "../benches/support/mod.rs"]
 mod support;
 
 use minirpc::codec::{self, Encode};
-use minirpc::{Client, Limits};
+use minirpc::{Client, Limits, Server, ServerHandle};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,6 +55,10 @@ const CALLS_PER_THREAD: u64 = 2_000;
 const THROUGHPUT_RUNS: usize = 3;
 /// Encodes and decodes timed for the codec numbers.
 const CODEC_ROUNDS: u32 = 200_000;
+/// The payload of the echo rows (with and without checksums).
+const ECHO_BYTES: usize = 64 * 1024;
+/// Echo round trips timed per side (in the same rounds as the latency).
+const ECHO_SAMPLES: usize = 4_000;
 
 fn main() {
     let (req_len, resp_len) = multiply_frame_sizes();
@@ -72,6 +81,12 @@ fn main() {
     println!("              Median of {THROUGHPUT_RUNS} runs, in calls per second.");
     println!("  ratio       minirpc / raw. For latency, lower is better (1.00 = as fast as");
     println!("              raw TCP); for throughput, higher is better (1.00 = as fast).");
+    println!("  checksums   the same calls with ClientBuilder::checksums(true): every frame");
+    println!(
+        "              sealed with a CRC-32C, both ways. Echo sends {} KiB and gets",
+        ECHO_BYTES / 1024
+    );
+    println!("              them back; its ratio is checksums / without.");
     println!("  codec       an Order (id, user, 5 items, a note) in the binary codec:");
     println!("              nanoseconds per encode (into a reused Vec) and per decode.");
     println!("  caveat      on a virtual machine, waking a thread on an idle vCPU can cost");
@@ -91,12 +106,24 @@ fn main() {
     // ---- latency ----
     let per_round = LATENCY_SAMPLES / LATENCY_ROUNDS;
     let mut rpc_samples = Vec::with_capacity(LATENCY_SAMPLES);
+    let mut sealed_samples = Vec::with_capacity(LATENCY_SAMPLES);
     let mut raw_samples = Vec::with_capacity(LATENCY_SAMPLES);
+    let mut echo_samples = Vec::with_capacity(ECHO_SAMPLES);
+    let mut echo_sealed_samples = Vec::with_capacity(ECHO_SAMPLES);
+    let echo_per_round = ECHO_SAMPLES / LATENCY_ROUNDS;
+    let payload: Vec<u8> = (0..ECHO_BYTES).map(|i| (i * 31 + 7) as u8).collect();
     for _ in 0..LATENCY_ROUNDS {
-        {
+        for (checksums, samples) in [(false, &mut rpc_samples), (true, &mut sealed_samples)] {
             let server = support::multiply_server(spin());
-            let client = Client::connect(server.local_addr()).expect("connect");
-            time_each(per_round, &mut rpc_samples, || multiply(&client));
+            let client = connect(&server, checksums);
+            time_each(per_round, samples, || multiply(&client));
+            drop(client);
+            server.shutdown();
+        }
+        for (checksums, samples) in [(false, &mut echo_samples), (true, &mut echo_sealed_samples)] {
+            let server = echo_server(spin());
+            let client = connect(&server, checksums);
+            time_each(echo_per_round, samples, || echo(&client, &payload));
             drop(client);
             server.shutdown();
         }
@@ -110,7 +137,10 @@ fn main() {
         }
     }
     let (rpc_p50, rpc_p99) = p50_p99(&mut rpc_samples);
+    let (sealed_p50, sealed_p99) = p50_p99(&mut sealed_samples);
     let (raw_p50, raw_p99) = p50_p99(&mut raw_samples);
+    let (echo_p50, echo_p99) = p50_p99(&mut echo_samples);
+    let (echo_sealed_p50, echo_sealed_p99) = p50_p99(&mut echo_sealed_samples);
     println!("latency (request-response, 1 caller)        p50          p99");
     println!(
         "  minirpc Multiply                     {:>9.1} µs  {:>9.1} µs",
@@ -127,25 +157,41 @@ fn main() {
         ratio(rpc_p50, raw_p50),
         ratio(rpc_p99, raw_p99)
     );
+    println!(
+        "  minirpc Multiply, checksums          {:>9.1} µs  {:>9.1} µs",
+        micros(sealed_p50),
+        micros(sealed_p99)
+    );
+    println!(
+        "  ratio checksums / raw                {:>9.2}     {:>9.2}",
+        ratio(sealed_p50, raw_p50),
+        ratio(sealed_p99, raw_p99)
+    );
+    println!();
+    let title = format!("latency, Echo of {} KiB, 1 caller", ECHO_BYTES / 1024);
+    println!("{title:<44}p50          p99");
+    println!(
+        "  minirpc Echo                         {:>9.1} µs  {:>9.1} µs",
+        micros(echo_p50),
+        micros(echo_p99)
+    );
+    println!(
+        "  minirpc Echo, checksums              {:>9.1} µs  {:>9.1} µs",
+        micros(echo_sealed_p50),
+        micros(echo_sealed_p99)
+    );
+    println!(
+        "  ratio checksums / without            {:>9.2}     {:>9.2}",
+        ratio(echo_sealed_p50, echo_p50),
+        ratio(echo_sealed_p99, echo_p99)
+    );
     println!();
 
     // ---- throughput ----
     println!("throughput                                  minirpc        raw TCP    minirpc / raw");
     for &n in &[8usize, 64] {
-        let rpc = {
-            let server = support::multiply_server(spin());
-            let client = Arc::new(Client::connect(server.local_addr()).expect("connect"));
-            let mut callers: Vec<Arc<Client>> = (0..n).map(|_| Arc::clone(&client)).collect();
-            // Warm up: every thread makes a few calls first.
-            run_parallel(&mut callers, 50, |c| multiply(c));
-            let rate = median_rate(n, || {
-                run_parallel(&mut callers, CALLS_PER_THREAD, |c| multiply(c))
-            });
-            drop(callers);
-            drop(client);
-            server.shutdown();
-            rate
-        };
+        let rpc = shared_client_rate(n, false);
+        let sealed = shared_client_rate(n, true);
         let raw = {
             let server = RawServer::start(n, resp_len);
             let mut conns: Vec<RawConn> = (0..n).map(|_| server.connect()).collect();
@@ -163,6 +209,11 @@ fn main() {
             rpc,
             raw,
             rpc / raw
+        );
+        println!(
+            "  {n:>2} callers, checksums                {:>9.0}/s                  {:>9.2}",
+            sealed,
+            sealed / raw
         );
     }
     println!();
@@ -255,6 +306,44 @@ fn ratio(a: Duration, b: Duration) -> f64 {
 }
 
 // ---- minirpc ----------------------------------------------------------------------
+
+/// A client of `server`, sealing every frame if `checksums` (the server
+/// follows the client: it answers sealed frames sealed).
+fn connect(server: &ServerHandle, checksums: bool) -> Client {
+    Client::builder()
+        .checksums(checksums)
+        .connect(server.local_addr())
+        .expect("connect")
+}
+
+/// A server whose `Echo` returns its bytes.
+fn echo_server(spin: Duration) -> ServerHandle {
+    let mut server = Server::builder().spin(spin).build();
+    server.register("Echo", |bytes: Vec<u8>| Ok(bytes));
+    server.serve("127.0.0.1:0").expect("bind 127.0.0.1:0")
+}
+
+fn echo(client: &Client, payload: &[u8]) {
+    let back: Vec<u8> = client.call("Echo", payload).expect("Echo call");
+    assert_eq!(back.len(), payload.len());
+}
+
+/// Calls per second of `n` threads sharing one `Client` (median of the
+/// runs), with or without checksums.
+fn shared_client_rate(n: usize, checksums: bool) -> f64 {
+    let server = support::multiply_server(spin());
+    let client = Arc::new(connect(&server, checksums));
+    let mut callers: Vec<Arc<Client>> = (0..n).map(|_| Arc::clone(&client)).collect();
+    // Warm up: every thread makes a few calls first.
+    run_parallel(&mut callers, 50, |c| multiply(c));
+    let rate = median_rate(n, || {
+        run_parallel(&mut callers, CALLS_PER_THREAD, |c| multiply(c))
+    });
+    drop(callers);
+    drop(client);
+    server.shutdown();
+    rate
+}
 
 /// The server workers' spin time: `--spin-us N` on the command line, else
 /// minirpc's default (see `ServerBuilder::spin` and docs/04-transport.md).

@@ -4,7 +4,9 @@
 //! `examples/python/multiply_client.py` uses nothing but Python's standard
 //! library. These tests start a real server with `Multiply` registered and
 //! run the script against it, in the binary codec and (with `--json`) in the
-//! JSON codec. If `python3` is not on the PATH, each test
+//! JSON codec, and (with `--checksum`) with frames sealed by a CRC-32C that
+//! the script computes itself (§14 of the page). If `python3` is not on the
+//! PATH, each test
 //! prints that it was skipped and passes: the Rust side of the project must
 //! not depend on Python being installed.
 //!
@@ -234,4 +236,54 @@ fn python_client_reports_the_servers_error_in_json_too() {
         "stderr should carry the server's status and message:\n{}",
         f.stderr
     );
+}
+
+#[test]
+fn python_client_seals_its_request_and_checks_the_sealed_answer_with_checksum_flag() {
+    let server = multiply_server();
+    let Some(f) = run_script(
+        "python_client_seals_its_request_and_checks_the_sealed_answer_with_checksum_flag",
+        &server,
+        &["--checksum"],
+    ) else {
+        return;
+    };
+    // Both CRCs held: the server ran the call (a bad CRC gets DATA_LOSS and
+    // no call), and the script found the sealed answer's CRC right (it
+    // refuses an answer that is unsealed or whose CRC does not match).
+    assert_prints(&f, "200");
+    assert_eq!(server.stats().calls_ok, 1);
+}
+
+#[test]
+fn python_client_reads_a_sealed_error_and_a_sealed_json_answer() {
+    let server = multiply_server();
+    let Some(f) = run_script(
+        "python_client_reads_a_sealed_error_and_a_sealed_json_answer",
+        &server,
+        &["--checksum", "100000", "100000"],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        f.status.code(),
+        Some(1),
+        "expected exit status 1 for a server error.\nstdout:\n{}\nstderr:\n{}",
+        f.stdout,
+        f.stderr
+    );
+    assert!(
+        f.stderr
+            .contains("INVALID_ARGUMENT (status 3): 100000 * 100000 does not fit in an i32"),
+        "stderr should carry the server's status and message:\n{}",
+        f.stderr
+    );
+    let Some(f) = run_script(
+        "python_client_reads_a_sealed_error_and_a_sealed_json_answer",
+        &server,
+        &["--checksum", "--json", "6", "7"],
+    ) else {
+        return;
+    };
+    assert_prints(&f, "42");
 }

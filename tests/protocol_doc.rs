@@ -12,6 +12,15 @@
 //! block (a cancel frame for request id 7, §7) is checked the same way,
 //! against the frame `minirpc::protocol::control_frame` builds.
 //!
+//! The `sealed-request` and `sealed-response` blocks (§14) are the same
+//! call with checksums: the two frames above sealed with
+//! `minirpc::protocol::seal`. The test checks that a real `Client` built
+//! with `ClientBuilder::checksums(true)` sends exactly that request and the
+//! server answers exactly that response, that each CRC is the CRC-32C of
+//! the bytes before it, and that the page shows them. A sealed block is
+//! `annotate_frame` of the frame without its last four bytes, then a line
+//! for the CRC.
+//!
 //! To see the blocks without a failure, run
 //! `cargo test --test protocol_doc -- --nocapture`.
 
@@ -39,6 +48,11 @@ enum Captured {
 /// Run `Multiply(10, 20)` with default client settings (so: request id 1,
 /// timeout 10000 ms, no metadata) and capture both frames.
 fn multiply_10_20() -> Exchange {
+    multiply_10_20_sealed(false)
+}
+
+/// [`multiply_10_20`], with `ClientBuilder::checksums(checksums)`.
+fn multiply_10_20_sealed(checksums: bool) -> Exchange {
     let (tx, rx) = mpsc::channel::<Captured>();
     // The tracer runs on the server's worker threads and on the caller's
     // thread; a Mutex makes the Sender shareable without relying on it being
@@ -63,6 +77,7 @@ fn multiply_10_20() -> Exchange {
     let handle = server.serve("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let client = Client::builder()
         .trace(tracer)
+        .checksums(checksums)
         .connect(handle.local_addr())
         .expect("connect to the test server");
     let product: i32 = client
@@ -109,10 +124,27 @@ fn block_in<'a>(doc: &'a str, name: &str) -> Option<&'a str> {
     Some(&doc[start..start + len])
 }
 
+/// The block for a sealed frame: the annotated frame without its CRC, then
+/// the CRC's own line (in `annotate_frame`'s layout).
+fn sealed_block(frame: &[u8]) -> String {
+    let (data, crc) = frame.split_at(frame.len() - 4);
+    let hex: Vec<String> = crc.iter().map(|b| format!("{b:02x}")).collect();
+    let what = format!("CRC-32C of the {} bytes above", data.len());
+    format!(
+        "```text\n{}{:<36} {what}\n```\n",
+        annotate_frame(data),
+        hex.join(" ")
+    )
+}
+
 /// Check one block of the page against the bytes really sent; on a mismatch
 /// fail with the block to paste.
 fn assert_page_shows(name: &str, frame: &[u8]) {
-    let want = expected_block(frame);
+    assert_page_has(name, expected_block(frame));
+}
+
+/// Check that the page's block `name` is exactly `want`.
+fn assert_page_has(name: &str, want: String) {
     let paste = format!("<!-- dump:{name} -->\n{want}<!-- /dump:{name} -->");
     println!("{paste}");
     let doc = std::fs::read_to_string(PROTOCOL_MD)
@@ -160,4 +192,109 @@ fn protocol_md_shows_a_real_cancel_frame() {
     assert_eq!(&cancel[..4], b"MR\x01\x06");
     assert_eq!(cancel.len(), minirpc::protocol::HEADER_LEN);
     assert_page_shows("cancel", &cancel);
+}
+
+/// `frame` sealed by the library: flag bit 0, 4 more body bytes, the CRC.
+fn sealed(frame: &[u8]) -> Vec<u8> {
+    let mut out = frame.to_vec();
+    minirpc::protocol::seal(&mut out, 0);
+    out
+}
+
+/// What §14 says of every sealed frame, checked byte by byte.
+fn assert_sealed_as_the_page_says(plain: &[u8], sealed: &[u8]) {
+    use minirpc::checksum::crc32c;
+    use minirpc::protocol::{FLAG_CHECKSUM, HEADER_LEN};
+    assert_eq!(sealed.len(), plain.len() + 4, "4 bytes longer");
+    assert_eq!(sealed[5], FLAG_CHECKSUM, "flags byte 01");
+    let body_len = u32::from_be_bytes(sealed[14..18].try_into().unwrap()) as usize;
+    assert_eq!(
+        body_len,
+        plain.len() - HEADER_LEN + 4,
+        "the length counts the CRC"
+    );
+    // Everything else is the plain frame's bytes, unchanged.
+    assert_eq!(sealed[..5], plain[..5]);
+    assert_eq!(sealed[6..14], plain[6..14]);
+    assert_eq!(sealed[HEADER_LEN..plain.len()], plain[HEADER_LEN..]);
+    // The CRC-32C of the 18 header bytes as sent and the body, big-endian.
+    let (data, crc) = sealed.split_at(sealed.len() - 4);
+    assert_eq!(crc, crc32c(data).to_be_bytes());
+}
+
+#[test]
+fn protocol_md_shows_the_sealed_multiply_frames() {
+    let plain = multiply_10_20();
+    let (request, response) = (sealed(&plain.request), sealed(&plain.response));
+    assert_sealed_as_the_page_says(&plain.request, &request);
+    assert_sealed_as_the_page_says(&plain.response, &response);
+    // A real client with checksums sends exactly this request, and the
+    // server answers a sealed request with exactly this sealed response.
+    let real = multiply_10_20_sealed(true);
+    assert_eq!(
+        real.request, request,
+        "what ClientBuilder::checksums(true) sends"
+    );
+    assert_eq!(real.response, response, "what the server answers");
+    assert_page_has("sealed-request", sealed_block(&request));
+    assert_page_has("sealed-response", sealed_block(&response));
+}
+
+/// The request `Client::ping(2 s)` sends as a fresh client's first call,
+/// captured as the client writes it, and the answer a server gives to
+/// exactly those bytes on a raw socket.
+fn ping_exchange() -> Exchange {
+    use std::io::{Read, Write};
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let tx = Mutex::new(tx);
+    let tracer: Tracer = Arc::new(move |e: &TraceEvent<'_>| {
+        if let (Side::Client, 3, Some(b)) = (e.side, e.step, e.bytes) {
+            let _ = tx
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .send(b.to_vec());
+        }
+    });
+    // No method is registered: the probe needs none.
+    let handle = Server::new()
+        .serve("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0");
+    let client = Client::builder()
+        .trace(tracer)
+        .connect(handle.local_addr())
+        .expect("connect to the test server");
+    client.ping(Duration::from_secs(2)).expect("Client::ping");
+    let request = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the ping's request frame was not traced");
+    drop(client);
+
+    let mut raw = std::net::TcpStream::connect(handle.local_addr()).expect("connect");
+    raw.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("set_read_timeout");
+    raw.write_all(&request).expect("send the request");
+    let mut response = vec![0u8; minirpc::protocol::HEADER_LEN];
+    raw.read_exact(&mut response).expect("read the header");
+    let body_len = u32::from_be_bytes(response[14..18].try_into().unwrap()) as usize;
+    response.resize(response.len() + body_len, 0);
+    raw.read_exact(&mut response[minirpc::protocol::HEADER_LEN..])
+        .expect("read the body");
+    drop(raw);
+    handle.shutdown();
+    Exchange { request, response }
+}
+
+#[test]
+fn protocol_md_shows_the_health_probe_and_its_answer() {
+    let ex = ping_exchange();
+    // A request (kind 1) for the call id "$minirpc.ping", answered (kind 2,
+    // status 0) under the same request id.
+    assert_eq!(&ex.request[..4], b"MR\x01\x01");
+    let call_id = minirpc::protocol::PING_CALL_ID.as_bytes();
+    assert_eq!(&ex.request[22..22 + call_id.len()], call_id);
+    assert_eq!(&ex.response[..4], b"MR\x01\x02");
+    assert_eq!(ex.response[6..14], ex.request[6..14]);
+    assert_eq!(ex.response[18], 0, "status OK");
+    assert_page_shows("ping-request", &ex.request);
+    assert_page_shows("ping-response", &ex.response);
 }

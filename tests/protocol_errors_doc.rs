@@ -355,6 +355,21 @@ fn unknown_version() -> Case {
     answer_to(&header_with(2, 2), 5)
 }
 
+fn unknown_flags() -> Case {
+    // Bit 1 of the flags byte: only bit 0 (the checksum) is defined.
+    answer_to(&header_with(5, 0x02), 5)
+}
+
+fn a_sealed_frame_whose_crc_does_not_match() -> Case {
+    // A sealed Multiply(10, 20) with one bit of its arguments flipped on the
+    // way: believed, 20 would have become 21 and the answer 210.
+    let mut frame = request_frame(7, "Multiply", &multiply_args(10, 20));
+    protocol::seal(&mut frame, 0);
+    let last_arg = frame.len() - 5; // the last byte before the 4-byte CRC
+    frame[last_arg] ^= 0x01;
+    answer_to(&frame, 0)
+}
+
 fn unknown_kind() -> Case {
     // Kind 9, with a body that must be skipped along with its header.
     let gate = Gate::new();
@@ -709,6 +724,11 @@ type RunCase = fn() -> Case;
 const CASES: &[(&str, RunCase)] = &[
     ("Bad magic", bad_magic),
     ("Unknown version", unknown_version),
+    ("Unknown flags", unknown_flags),
+    (
+        "A sealed frame (flag bit 0) whose CRC-32C does not match",
+        a_sealed_frame_whose_crc_does_not_match,
+    ),
     ("A frame of an unknown kind", unknown_kind),
     ("Body length over the limit", body_over_the_limit),
     (

@@ -7,7 +7,7 @@ article's RPC-versus-HTTP table). The comments name the section of
 docs/protocol.md that each step follows ("§3" is section 3 of that page).
 
 Usage:
-    python3 examples/python/multiply_client.py HOST:PORT [L R] [--json]
+    python3 examples/python/multiply_client.py HOST:PORT [L R] [--json] [--checksum]
 
 L and R default to 10 and 20, so by default it prints 200. If the server
 answers with an error, it prints the status and message to stderr and exits
@@ -19,6 +19,13 @@ By default the arguments and the result use the binary codec (codec byte 0,
 (codec byte 1, §13): the arguments are the UTF-8 text [L,R], and the result
 is JSON text too (200), read with Python's json module. The envelope around
 them is binary either way, and the output is the same.
+
+With --checksum the request is sealed (§14): flag bit 0 set, the body length
+4 larger, and a CRC-32C of header and body after the body. The server then
+answers sealed, and this client refuses an answer that is not sealed or
+whose CRC does not match (exit status 3). The CRC-32C is computed here, in
+pure Python, from the parameters on the page: Python's zlib.crc32 is a
+different CRC.
 
 tests/interop_python.rs runs this script against a real minirpc server.
 """
@@ -42,6 +49,7 @@ STATUS_RESOURCE_EXHAUSTED = 8  # §6
 CODEC_BINARY = 0  # §10
 CODEC_JSON = 1  # §13
 MAX_BODY = 4 * 1024 * 1024  # §3: the default limit, 4 MiB
+FLAG_CHECKSUM = 0x01  # §3, §14: flags bit 0, the frame ends with a CRC-32C
 
 # §6: the status byte uses gRPC's numbering.
 STATUS_NAMES = {
@@ -56,6 +64,7 @@ STATUS_NAMES = {
     12: "UNIMPLEMENTED",
     13: "INTERNAL",
     14: "UNAVAILABLE",
+    15: "DATA_LOSS",
     16: "UNAUTHENTICATED",
 }
 
@@ -78,6 +87,45 @@ class RpcError(Exception):
     def __str__(self):
         name = STATUS_NAMES.get(self.status, "UNKNOWN")  # §6: unknown codes are UNKNOWN
         return "%s (status %d): %s" % (name, self.status, self.message)
+
+
+# ---- the checksum (§14) ------------------------------------------------------
+
+
+def _crc32c_table():
+    """§14: CRC-32C, polynomial 0x1EDC6F41, least significant bit first
+    (bit-reversed: 0x82F63B78). Entry b is the CRC step for the byte b."""
+    table = []
+    for b in range(256):
+        crc = b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+CRC32C_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    """§14: start from 0xFFFFFFFF, one table step per byte, XOR 0xFFFFFFFF at the end."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = (crc >> 8) ^ CRC32C_TABLE[(crc ^ b) & 0xFF]
+    return crc ^ 0xFFFFFFFF
+
+
+# §14: the standard check value, so a mistake above is caught before any call.
+assert crc32c(b"123456789") == 0xE3069283
+
+
+def seal(frame):
+    """§14: set flag bit 0, count 4 more body bytes, append the CRC-32C
+    (big-endian) of the header as changed and the body."""
+    magic, version, kind, codec, flags, request_id, body_len = HEADER.unpack_from(frame)
+    header = HEADER.pack(magic, version, kind, codec, flags | FLAG_CHECKSUM, request_id, body_len + 4)
+    sealed = header + frame[HEADER.size :]
+    return sealed + struct.pack(">I", crc32c(sealed))
 
 
 # ---- encoding ------------------------------------------------------------------
@@ -133,10 +181,13 @@ def skip_exact(sock, n, deadline):
 def read_frame(sock, deadline):
     """§3: read 18 header bytes, check them, then read exactly body-length bytes.
 
-    Returns (kind, codec, request_id, body, body_len); body is None when the
-    body was over the limit and has been skipped instead of stored.
+    Returns (kind, codec, flags, request_id, body, body_len); body is None
+    when the body was over the limit and has been skipped instead of stored.
+    In a sealed frame (flag bit 0) the CRC has been checked and taken off the
+    body (§14).
     """
-    magic, version, kind, codec, flags, request_id, body_len = HEADER.unpack(recv_exact(sock, HEADER.size, deadline))
+    header = recv_exact(sock, HEADER.size, deadline)
+    magic, version, kind, codec, flags, request_id, body_len = HEADER.unpack(header)
     if magic != MAGIC:
         raise ProtocolError("bad magic %r; a minirpc frame starts with 4d 52 (\"MR\")" % magic)
     if version != VERSION:
@@ -145,9 +196,19 @@ def read_frame(sock, deadline):
     # The length is still true, so the body is skipped and the next frame read.
     if body_len > MAX_BODY:
         skip_exact(sock, body_len, deadline)
-        return kind, codec, request_id, None, body_len
+        return kind, codec, flags, request_id, None, body_len
     body = recv_exact(sock, body_len, deadline)
-    return kind, codec, request_id, body, body_len
+    if flags & FLAG_CHECKSUM:
+        # §14: the last 4 bytes are the CRC-32C of the header as received
+        # and the body before them. A mismatch means nothing in the frame
+        # can be believed, its length included: give up on the connection.
+        if body_len < 4:
+            raise ProtocolError("a sealed frame of %d body bytes has no room for its CRC-32C" % body_len)
+        body, sent = body[:-4], struct.unpack(">I", body[-4:])[0]
+        got = crc32c(header + body)
+        if got != sent:
+            raise ProtocolError("frame checksum mismatch (CRC-32C %08x, the frame says %08x)" % (got, sent))
+    return kind, codec, flags, request_id, body, body_len
 
 
 def parse_response(body):
@@ -194,11 +255,13 @@ def decode_result(codec, result):
     return product
 
 
-def multiply(host, port, l, r, codec=CODEC_BINARY):
+def multiply(host, port, l, r, codec=CODEC_BINARY, checksum=False):
     """Call Multiply(l, r) and return the product; raise RpcError if the server refuses."""
     args = encode_args(codec, l, r)
     # §4: timeout 10000 ms, no metadata, as the default minirpc client sends.
     frame = request_frame(REQUEST_ID, "Multiply", int(TIMEOUT_S * 1000), [], args, codec)
+    if checksum:
+        frame = seal(frame)  # §14
 
     deadline = time.monotonic() + TIMEOUT_S
     # §12 step 1: a socket with a timeout, so that no read waits forever.
@@ -207,9 +270,13 @@ def multiply(host, port, l, r, codec=CODEC_BINARY):
         # §12 step 6: read frames until our answer arrives. Every read is
         # bounded by the deadline, so this loop is too.
         while True:
-            kind, resp_codec, request_id, body, body_len = read_frame(sock, deadline)
+            kind, resp_codec, flags, request_id, body, body_len = read_frame(sock, deadline)
             if not KIND_REQUEST <= kind <= KIND_CANCEL:
                 continue  # §3: a kind we do not know is skipped (read_frame read its body)
+            if checksum and not flags & FLAG_CHECKSUM:
+                # §14: the server answers a sealed request sealed; a frame we
+                # cannot check is a frame we cannot believe.
+                raise ProtocolError("the server sent a frame of kind %d without a checksum" % kind)
             if body is None:
                 # §3: too large to keep. It fails only the call it answers.
                 if kind == KIND_RESPONSE and request_id == REQUEST_ID:
@@ -220,7 +287,8 @@ def multiply(host, port, l, r, codec=CODEC_BINARY):
                 continue
             if kind == KIND_PING:
                 # §7: answer a ping with a pong carrying the same id and an empty body.
-                sock.sendall(HEADER.pack(MAGIC, VERSION, KIND_PONG, CODEC_BINARY, 0, request_id, 0))
+                pong = HEADER.pack(MAGIC, VERSION, KIND_PONG, CODEC_BINARY, 0, request_id, 0)
+                sock.sendall(seal(pong) if checksum else pong)
                 continue
             if kind == KIND_PONG:
                 continue  # we sent no ping; ignore it
@@ -251,10 +319,12 @@ def parse_address(text):
 
 
 def main(argv):
-    usage = "usage: python3 %s HOST:PORT [L R] [--json]" % argv[0]
-    # --json may stand anywhere after the script name; the rest are positional.
+    usage = "usage: python3 %s HOST:PORT [L R] [--json] [--checksum]" % argv[0]
+    # The flags may stand anywhere after the script name; the rest are positional.
+    flags = ("--json", "--checksum")
     codec = CODEC_JSON if "--json" in argv[1:] else CODEC_BINARY
-    argv = [argv[0]] + [a for a in argv[1:] if a != "--json"]
+    checksum = "--checksum" in argv[1:]
+    argv = [argv[0]] + [a for a in argv[1:] if a not in flags]
     if len(argv) not in (2, 4):
         print(usage, file=sys.stderr)
         return 2
@@ -269,7 +339,7 @@ def main(argv):
             print("%d does not fit in an i32, the type Multiply takes" % v, file=sys.stderr)
             return 2
     try:
-        print(multiply(host, port, l, r, codec))
+        print(multiply(host, port, l, r, codec, checksum))
     except RpcError as e:
         print("server error: %s" % e, file=sys.stderr)
         return 1
