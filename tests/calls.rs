@@ -506,10 +506,11 @@ fn ping_answers_even_while_every_worker_is_busy() {
     let server = server.serve("127.0.0.1:0").unwrap();
     let client = Client::connect(server.local_addr()).unwrap();
     let held = client.call_async::<_, ()>("Hold", &());
-    let rtt = client
+    // Answered at all while the only worker is held: a ping that went to
+    // the queue would wait behind Hold and time out.
+    client
         .ping(Duration::from_secs(2))
         .expect("ping while busy");
-    assert!(rtt < Duration::from_secs(2));
     {
         let (open, cv) = &*gate;
         *open.lock().unwrap() = true;

@@ -67,10 +67,12 @@ fn a_handler_learns_that_its_caller_timed_out() {
         .recv_timeout(PATIENCE)
         .expect("Watch did not start");
     assert_eq!(seen_rx.recv_timeout(PATIENCE), Ok(true));
-    assert_eq!(
-        t.join().unwrap().unwrap_err().status,
-        Status::DeadlineExceeded
-    );
+    // The caller's own result: usually DeadlineExceeded; it may also be the
+    // handler's Ok(()) if that answer arrived exactly at the deadline.
+    match t.join().unwrap() {
+        Ok(()) => {}
+        Err(e) => assert_eq!(e.status, Status::DeadlineExceeded, "{e}"),
+    }
 }
 
 // That a cancelled call still waiting in the queue is dropped unrun is a

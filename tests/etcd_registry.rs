@@ -376,7 +376,7 @@ fn etcd_unreachable_at_connect_is_a_clear_error() {
         "{e}"
     );
     assert!(
-        e.message.contains("Check that etcd"),
+        e.message.contains("check that etcd"),
         "says what to check: {e}"
     );
     let e = EtcdRegistry::connect("https://127.0.0.1:2379").unwrap_err();

@@ -66,8 +66,8 @@ pub(crate) struct State {
     pub(super) proven: bool,
     /// Requests this client gave up on (timed out, or their `Pending` was
     /// dropped), for the background thread to tell the server with cancel
-    /// frames. Best effort and bounded: past [`MAX_CANCELS`] the oldest
-    /// are simply not sent (the server's deadline still stops them).
+    /// frames. Best effort and bounded: past [`MAX_CANCELS`] waiting, new
+    /// ones are simply not sent (the server's deadline still stops them).
     pub(super) to_cancel: Vec<u64>,
     /// Bumped whenever the background thread is told something changed.
     /// It compares this before sleeping, so a notification sent while it

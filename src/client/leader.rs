@@ -346,6 +346,15 @@ impl Connection {
 
     fn read_failed(&self, e: ReadError) -> RpcError {
         match e {
+            // A damaged frame keeps its DATA_LOSS: it says more than
+            // "unavailable" (the network corrupts bytes, not just drops them).
+            ReadError::Protocol(e) if e.status == Status::DataLoss => RpcError::new(
+                Status::DataLoss,
+                format!(
+                    "the server at {} sent a damaged frame ({}); connection closed",
+                    self.peer, e.message
+                ),
+            ),
             ReadError::Protocol(e) => RpcError::unavailable(format!(
                 "the server at {} sent a bad frame ({e}); connection closed",
                 self.peer

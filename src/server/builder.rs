@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | a frame being read | the bytes it has actually sent of it, up to `max_frame_bytes` | 4 MiB |
 //! | time to send one frame | `frame_timeout`, from its first byte | 10 s |
-//! | its calls queued or running | `max_in_flight_per_connection`; and while the queue is more than half full, its fair share of it (`queue_capacity / (4 × connections)`, at least 1) | 1024 |
+//! | its calls queued or running | `max_in_flight_per_connection`; and while the queue is more than half full, its fair share of it (`queue_capacity / (4 × connections with calls in flight)`, at least 1; none while it is the only one) | 1024 |
 //! | bytes of its requests queued or running | `max_queued_bytes_per_connection` | 16 MiB |
 //! | its responses not yet read | `max_outbox_bytes` (one frame of any allowed size always fits) | 8 MiB |
 //! | time to take a queued response | `write_timeout` | 10 s |
@@ -142,9 +142,10 @@ impl ServerBuilder {
     /// Calls one connection may have queued or running; more are refused
     /// with `ResourceExhausted`. Besides this fixed cap, while the queue is
     /// more than half full no connection may hold more than its fair share
-    /// of it (`queue_capacity / (4 × open connections)`, at least 1), so a
-    /// few greedy connections cannot fill the shared queue and lock everyone
-    /// else out. Default 1024.
+    /// of it (`queue_capacity / (4 × connections with calls in flight)`, at
+    /// least 1), so a few greedy connections cannot fill the shared queue and
+    /// lock everyone else out; a connection alone keeps the whole queue.
+    /// Default 1024.
     pub fn max_in_flight_per_connection(mut self, n: usize) -> Self {
         self.max_in_flight_per_connection = n.max(1);
         self

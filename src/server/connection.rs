@@ -73,6 +73,24 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    /// One more call in flight on this connection; returns how many there
+    /// were before. A connection going from none to some becomes one of the
+    /// server's *active* connections, among which a busy queue is shared.
+    pub(crate) fn enter(&self, inner: &Inner) -> usize {
+        let before = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if before == 0 {
+            inner.active_connections.fetch_add(1, Ordering::SeqCst);
+        }
+        before
+    }
+
+    /// One call fewer in flight (the pair of [`enter`](Self::enter)).
+    pub(crate) fn leave(&self, inner: &Inner) {
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            inner.active_connections.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
     pub(crate) fn new(id: u64, peer: SocketAddr, outbox: Arc<Outbox>) -> Conn {
         Conn {
             id,
@@ -394,7 +412,7 @@ fn run_inline(
             if let Some(out) = out {
                 conn.send(&out);
             }
-            conn.in_flight.fetch_sub(1, Ordering::SeqCst);
+            conn.leave(inner);
             None
         }
     }

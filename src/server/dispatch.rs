@@ -244,7 +244,7 @@ impl Charge {
         bytes: usize,
     ) -> Result<Charge, RpcError> {
         let cfg = &inner.config;
-        let calls = conn.in_flight.fetch_add(1, Ordering::SeqCst);
+        let calls = conn.enter(inner);
         let conn_bytes = conn.queued_bytes.fetch_add(bytes, Ordering::SeqCst);
         let all_bytes = inner.queued_bytes.fetch_add(bytes, Ordering::SeqCst);
         // From here on, dropping the charge gives all three back.
@@ -265,14 +265,16 @@ impl Charge {
         // than its share of it, or a few greedy peers fill it and everyone
         // else is refused. (While the queue is less than half full, a
         // connection may use up to its own cap.)
-        // The shares of all connections add up to a quarter of the queue,
-        // so the queue keeps room for a newcomer with nothing in flight.
-        if inner.pool.queued() * 2 > cfg.queue_capacity {
-            let live = inner.live_connections.load(Ordering::Relaxed).max(1);
+        // The shares of the connections that have calls in flight add up
+        // to a quarter of the queue, so it keeps room for a newcomer. A
+        // connection alone (the others idle) has nobody to share with.
+        let active = inner.active_connections.load(Ordering::Relaxed);
+        if active > 1 && inner.pool.queued() * 2 > cfg.queue_capacity {
+            let live = active;
             let share = (cfg.queue_capacity / (4 * live)).max(1);
             if calls >= share {
                 return Err(RpcError::resource_exhausted(format!(
-                    "server is busy: its queue is more than half full and this connection already has {calls} calls in flight, its fair share ({share}: a quarter of queue_capacity {} over {live} connections); retry later",
+                    "server is busy: its queue is more than half full and this connection already has {calls} calls in flight, its fair share ({share}: a quarter of queue_capacity {} over the {live} connections with calls in flight); retry later",
                     cfg.queue_capacity
                 )));
             }
@@ -303,7 +305,7 @@ impl Charge {
 
 impl Drop for Charge {
     fn drop(&mut self) {
-        self.conn.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.conn.leave(&self.inner);
         self.conn
             .queued_bytes
             .fetch_sub(self.bytes, Ordering::SeqCst);

@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     pub(crate) connections: Mutex<HashMap<u64, OpenConnection>>,
     pub(crate) next_conn: AtomicU64,
     pub(crate) live_connections: AtomicUsize,
+    /// Connections with at least one call in flight (see `Conn::enter`).
+    pub(crate) active_connections: AtomicUsize,
     /// Bytes of requests queued or running, all connections together.
     pub(crate) queued_bytes: AtomicUsize,
     pub(crate) stats: StatCounters,
@@ -138,6 +140,7 @@ impl Server {
             connections: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             live_connections: AtomicUsize::new(0),
+            active_connections: AtomicUsize::new(0),
             queued_bytes: AtomicUsize::new(0),
             stats: StatCounters::default(),
             epoch: Instant::now(),

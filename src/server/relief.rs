@@ -57,14 +57,14 @@ fn relieve(inner: &Arc<Inner>, conn: &Arc<Conn>, since: u64) {
     // keeps the idle clock from closing the connection, and its thread
     // gives this back when it finishes (see `run_inline`). Counted before
     // the swap, so that give-back can never come first.
-    conn.in_flight.fetch_add(1, Ordering::SeqCst);
+    conn.enter(inner);
     if conn
         .inline_since
         .compare_exchange(since, 0, Ordering::SeqCst, Ordering::SeqCst)
         .is_err()
     {
         // The call finished just now; its reader goes on.
-        conn.in_flight.fetch_sub(1, Ordering::SeqCst);
+        conn.leave(inner);
         return;
     }
     if let Some(m) = inner
