@@ -172,23 +172,23 @@ pub(crate) fn dispatch(
             // failed): nobody can receive this answer, so do not compute it.
             return;
         }
-        if ctx
-            .cancelled
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
-        {
-            // The caller has given up and said so: it wants no answer.
-            job_inner.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+        // A cancelled call (the caller has given up and said so) is not
+        // run if it has not started, and not answered if it has.
+        let cancelled = || {
+            let c = ctx
+                .cancelled
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed));
+            if c {
+                job_inner.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+            }
+            c
+        };
+        if cancelled() {
             return;
         }
         let out = run_call(&job_inner, &method, &ctx, &body[args_start..], oneway);
-        if ctx
-            .cancelled
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
-        {
-            // Cancelled while it ran: the answer would be thrown away.
-            job_inner.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+        if cancelled() {
             return;
         }
         if let Some(out) = out {
