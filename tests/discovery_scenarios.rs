@@ -1,4 +1,4 @@
-//! The scenarios of `examples/discovery.rs`, as tests: the example's own
+//! The scenarios of `examples/discovery/`, as tests: the example's own
 //! pieces (`Provider`, `Prober`, `Consumer`), driven on a `MemoryRegistry`.
 //!
 //! Where the example waits on the system clock and prints how long things
@@ -9,13 +9,18 @@
 //! never hears of an instance in `stable`. Every real wait is bounded and
 //! only proves that nothing hung.
 
+// The whole example, its `main` and its modules, as one module of this
+// test. `dead_code` is allowed because the test uses only some of it (not
+// `main`, the script in `demo.rs` or the command line).
 #[allow(dead_code)]
-#[path = "../examples/discovery.rs"]
+#[path = "../examples/discovery/main.rs"]
 mod example;
 
-use example::{
-    Consumer, Fate, Prober, Provider, Seen, Spec, Timeline, FLEET, HEARTBEAT, SERVICE, TTL,
-};
+use example::consumer::Consumer;
+use example::fleet::{Fate, Provider, Spec, FLEET};
+use example::prober::Prober;
+use example::timeline::{Seen, Timeline};
+use example::{HEARTBEAT, SERVICE, TTL};
 use minirpc::discovery::{Health, HealthTracker, MemoryRegistry, Registry, Snapshot};
 use minirpc::time::ManualClock;
 use std::time::Duration;

@@ -14,7 +14,8 @@
 //!   Markdown link.
 //! - **Commands.** In `cargo test --test NAME`, `cargo run --example NAME`
 //!   and `cargo bench --bench NAME`, the target must exist
-//!   (`tests/NAME.rs`, `examples/NAME.rs`, `benches/NAME.rs`).
+//!   (`tests/NAME.rs`, `examples/NAME.rs`, `benches/NAME.rs`). An example
+//!   may also be a folder, `examples/NAME/main.rs` (Cargo finds both).
 //! - **Functions and tests.** In a code span without spaces, every
 //!   `snake_case` word is checked against the `.rs` files under `src/`,
 //!   `tests/`, `examples/` and `benches/`:
@@ -157,6 +158,8 @@ fn link_targets(text: &str) -> Vec<(usize, String)> {
 enum Claim {
     /// A file or folder.
     Path(String),
+    /// An example run by name: `examples/NAME.rs` or `examples/NAME/main.rs`.
+    Example(String),
     /// A word that must appear in the code.
     Word(String),
     /// A function that must be defined: `fn name`.
@@ -184,13 +187,13 @@ fn claims(span: &str) -> Vec<Claim> {
     if words.first() == Some(&"cargo") {
         let mut out = Vec::new();
         for pair in words.windows(2) {
-            let dir = match pair[0] {
-                "--test" => "tests",
-                "--example" => "examples",
-                "--bench" => "benches",
+            let name = pair[1];
+            out.push(match pair[0] {
+                "--test" => Claim::Path(format!("tests/{name}.rs")),
+                "--example" => Claim::Example(name.to_owned()),
+                "--bench" => Claim::Path(format!("benches/{name}.rs")),
                 _ => continue,
-            };
-            out.push(Claim::Path(format!("{dir}/{}.rs", pair[1])));
+            });
         }
         return out;
     }
@@ -239,6 +242,10 @@ fn the_extraction_is_strict_but_not_silly() {
     assert_eq!(
         claims("cargo test --test protocol_doc -- --nocapture"),
         [Path("tests/protocol_doc.rs".into())]
+    );
+    assert_eq!(
+        claims("cargo run --example discovery -- --group canary"),
+        [Example("discovery".into())]
     );
     assert_eq!(claims("read_frame"), [Word("read_frame".into())]);
     assert_eq!(claims("observe()"), [Called("observe".into())]);
@@ -361,6 +368,12 @@ fn every_file_and_name_the_docs_mention_exists() {
                     let p = p.trim_end_matches('/');
                     (!root().join(p).exists() && !here.join(p).exists())
                         .then(|| format!("no file or folder `{p}`"))
+                }
+                Claim::Example(name) => {
+                    let file = format!("examples/{name}.rs");
+                    let folder = format!("examples/{name}/main.rs");
+                    (!root().join(&file).is_file() && !root().join(&folder).is_file())
+                        .then(|| format!("no example `{name}`: neither `{file}` nor `{folder}`"))
                 }
                 Claim::Word(w) => (!known.words.contains(w))
                     .then(|| format!("`{w}` appears nowhere in {CODE_SHOWN}")),
