@@ -24,6 +24,7 @@
 //! |---|---|---|---|
 //! | [`Random`] | `random.rs` | uniformly, ignoring weights | O(1) |
 //! | [`WeightedRandom`] | `random.rs` | at random, in proportion to weight | O(n) |
+//! | [`RoundRobin`] | `round_robin.rs` | in turn, weights spread smoothly (nginx) | O(n) |
 //!
 //! Two helpers are written here too, because minirpc uses nothing beyond
 //! the standard library: a seeded random number generator ([`Rng`], so a
@@ -33,9 +34,11 @@
 pub mod hash;
 pub mod random;
 pub mod rng;
+pub mod round_robin;
 
 pub use random::{Random, WeightedRandom};
 pub use rng::Rng;
+pub use round_robin::RoundRobin;
 
 use crate::discovery::Instance;
 use std::net::SocketAddr;
