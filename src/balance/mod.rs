@@ -26,18 +26,21 @@
 //! | [`WeightedRandom`] | `random.rs` | at random, in proportion to weight | O(n) |
 //! | [`RoundRobin`] | `round_robin.rs` | in turn, weights spread smoothly (nginx) | O(n) |
 //! | [`ConsistentHash`] | `consistent_hash.rs` | by the caller's key, on a ring | O(n) to recognise the list, O(log n) to search |
+//! | [`Adaptive`] | `adaptive.rs` | the less loaded of two random ones | O(1) |
 //!
 //! Two helpers are written here too, because minirpc uses nothing beyond
 //! the standard library: a seeded random number generator ([`Rng`], so a
 //! test gets the same picks every run) and the ring's hash function
 //! ([`hash`]).
 
+pub mod adaptive;
 pub mod consistent_hash;
 pub mod hash;
 pub mod random;
 pub mod rng;
 pub mod round_robin;
 
+pub use adaptive::Adaptive;
 pub use consistent_hash::ConsistentHash;
 pub use random::{Random, WeightedRandom};
 pub use rng::Rng;
