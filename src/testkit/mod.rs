@@ -18,6 +18,8 @@
 //! |---|---|---|
 //! | [`check_registry`] | [`Registry`](crate::discovery::Registry) | `docs/07-discovery.md` |
 
+pub mod balancer;
 pub mod registry;
 
+pub use balancer::{balancer_failures, check_balancer, BalancerKind};
 pub use registry::{check_registry, registry_failures, Failure, Time};
