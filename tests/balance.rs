@@ -290,8 +290,8 @@ fn virtual_nodes_and_a_well_mixed_hash_even_out_the_ring() {
     assert_eq!(mixed, many, "the bare ring is the same ring");
 }
 
-/// `hash(key) % n`: what tarpc calls consistent hashing, and what the ring
-/// replaces.
+/// `hash(key) % n`: the tempting shortcut, and what the ring replaces. A
+/// name must not lie: this is hashing, but it is not consistent.
 struct ModuloHash;
 
 impl Balancer for ModuloHash {

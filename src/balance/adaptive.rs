@@ -7,11 +7,11 @@
 //! cheaper**. Always sending to the least loaded of all n instances needs
 //! a view of all n, and every caller that shares that view stampedes to
 //! the same "best" instance at once. Picking two at random and sending to
-//! the less loaded of the two is O(1), herds much less, and already
-//! leaves the busiest instance far less overloaded than one random choice
-//! would: its excess over the average falls from about log n / log log n
-//! to about log log n (Mitzenmacher, "The Power of Two Choices in
-//! Randomized Load Balancing").
+//! the less loaded of the two is O(1), herds much less, and already gets
+//! most of the benefit: when n calls go to n instances, the busiest gets
+//! about log n / log log n of them with one random choice, and only about
+//! log log n with the better of two (Mitzenmacher, "The Power of Two
+//! Choices in Randomized Load Balancing").
 //!
 //! The load score is what this consumer has seen of each instance:
 //!

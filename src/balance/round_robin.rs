@@ -15,7 +15,7 @@
 //!  2. the one with the largest current is picked (the first, on a tie)
 //!  3. the picked one's current -= the total of the weights
 //!
-//!  weights a 5, b 1, c 1 (total 7); current before the pick → picked
+//!  weights a 5, b 1, c 1 (total 7); current after step 1 → picked
 //!    ( 5, 1, 1) a    ( 3, 2, 2) a    ( 1, 3, 3) b    ( 6,-3, 4) a
 //!    ( 4,-2, 5) c    ( 9,-1,-1) a    ( 7, 0, 0) a    → back to (0, 0, 0)
 //! ```
