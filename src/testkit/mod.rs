@@ -17,7 +17,10 @@
 //! | check | trait | chapter |
 //! |---|---|---|
 //! | [`check_registry`] | [`Registry`](crate::discovery::Registry) | `docs/07-discovery.md` |
+//! | [`check_balancer`] | [`Balancer`](crate::balance::Balancer) | `docs/08-load-balancing.md` |
 
+pub mod balancer;
 pub mod registry;
 
+pub use balancer::{balancer_failures, check_balancer, BalancerKind};
 pub use registry::{check_registry, registry_failures, Failure, Time};
