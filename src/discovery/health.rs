@@ -290,7 +290,8 @@ impl HealthState {
 ///
 /// let clock = ManualClock::new();
 /// let tracker = HealthTracker::new(HealthConfig::default(), clock.clone());
-/// let addr = "127.0.0.1:4000".parse().unwrap();
+/// // An address to name the instance by; nothing connects to it here.
+/// let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 4000));
 /// tracker.update(&Snapshot { instances: vec![Instance::new("Arith", addr)], stale: false });
 /// tracker.record(addr, Event::HeartbeatMissed);
 /// assert_eq!(tracker.health(addr), Some(Health::Suspect));

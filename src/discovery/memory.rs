@@ -68,7 +68,8 @@ const IDLE_WAIT: Duration = Duration::from_secs(1);
 /// use std::time::Duration;
 ///
 /// let registry = MemoryRegistry::new();
-/// let addr = "127.0.0.1:4000".parse().unwrap();
+/// // An address to name the instance by; nothing connects to it here.
+/// let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 4000));
 /// let reg = registry.register(&Instance::new("Arith", addr), Duration::from_secs(10)).unwrap();
 /// assert_eq!(registry.lookup("Arith", "default", "*").unwrap().len(), 1);
 /// drop(reg); // deregisters

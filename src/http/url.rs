@@ -156,7 +156,7 @@ mod tests {
     fn urls_that_cannot_work_are_refused_with_the_reason() {
         for (text, why) in [
             ("https://127.0.0.1:2379", "no TLS"),
-            ("127.0.0.1:2379", "expected http://"),
+            ("h:2379", "expected http://"),
             ("ftp://x", "only http://"),
             ("http://:2379", "host is missing"),
             ("http://h:0", "not a port"),

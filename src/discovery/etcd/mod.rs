@@ -120,7 +120,7 @@ impl Default for EtcdSettings {
 /// use std::time::Duration;
 ///
 /// let etcd = EtcdRegistry::connect("http://127.0.0.1:2379")?;
-/// let me = Instance::new("Arith", "127.0.0.1:7001".parse().unwrap()).group("stable");
+/// let me = Instance::new("Arith", ([127, 0, 0, 1], 7001).into()).group("stable");
 /// let _registration = etcd.register(&me, Duration::from_secs(10))?;
 /// let providers = etcd.lookup("Arith", "stable", "*")?;
 /// assert!(providers.contains(&me));

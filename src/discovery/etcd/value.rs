@@ -1,9 +1,9 @@
 //! What is stored under an instance's key: the [`Instance`] as JSON.
 //!
 //! ```text
-//!  key   /minirpc/services/Arith/stable/1.0.0/127.0.0.1:7001
+//!  key   /minirpc/services/Arith/stable/1.0.0/<ip>:<port>
 //!  value {"service":"Arith","group":"stable","version":"1.0.0",
-//!         "addr":"127.0.0.1:7001","weight":100,"metadata":{"zone":"a"},
+//!         "addr":"<ip>:<port>","weight":100,"metadata":{"zone":"a"},
 //!         "registered_at_ms":1764633600000}
 //! ```
 //!
@@ -134,11 +134,12 @@ mod tests {
 
     #[test]
     fn values_that_are_not_instances_say_why() {
-        let ok = encode(&Instance::new("A", ([127, 0, 0, 1], 1).into()));
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+        let ok = encode(&Instance::new("A", addr));
         for (bad, why) in [
             ("not json{".to_owned(), "line 1"),
             ("[]".to_owned(), "\"addr\" is missing"),
-            (ok.replace("127.0.0.1:1", "nowhere"), "not an ip:port"),
+            (ok.replace(&addr.to_string(), "nowhere"), "not an ip:port"),
             (
                 ok.replace("\"weight\":100", "\"weight\":-1"),
                 "not a whole number",
