@@ -133,8 +133,14 @@ impl Server {
     /// Add an untyped handler to the call table (see [`Handler`]).
     ///
     /// # Panics
-    /// If `call_id` is already registered.
+    /// If `call_id` is already registered, or starts with `$minirpc.`
+    /// (reserved for the built-in calls such as the health probe).
     pub fn register_handler(&mut self, call_id: &str, handler: Arc<Handler>) -> &mut Server {
+        if call_id.starts_with("$minirpc.") {
+            panic!(
+                "call id \"{call_id}\" is reserved: ids starting with \"$minirpc.\" are built into every server (see protocol::PING_CALL_ID)"
+            );
+        }
         if self.table.insert(call_id.to_owned(), handler).is_some() {
             panic!("call id \"{call_id}\" is registered twice; each call id names one function");
         }
