@@ -134,7 +134,7 @@ fn failover_retries_an_idempotent_call_once_on_each_untried_instance() {
 #[test]
 fn a_retry_never_outlives_the_original_deadline() {
     let registry = Arc::new(MemoryRegistry::new());
-    let (_open, gate) = mpsc::channel::<()>();
+    let (open, gate) = mpsc::channel::<()>();
     let gate = Arc::new(Mutex::new(gate));
     // Every instance holds the call until the gate opens (it never does
     // here): a retry that got a fresh timeout would take PATIENCE.
@@ -155,6 +155,24 @@ fn a_retry_never_outlives_the_original_deadline() {
         "the call took {:?}, far past its {timeout:?}",
         started.elapsed()
     );
+    drop(open); // release the held handlers, so the servers stop at once
+}
+
+#[test]
+fn the_retry_budget_stops_retries_when_the_whole_cluster_fails() {
+    let registry = Arc::new(MemoryRegistry::new());
+    let runs = Arc::new(AtomicUsize::new(0));
+    let _a = provider(&registry, "default", "a", counting_refusal(&runs));
+    let _b = provider(&registry, "default", "b", counting_refusal(&runs));
+    let c = cluster(&registry, "default", Strategy::Failover { retries: 1 });
+    for _ in 0..20 {
+        let err = c.call_idempotent::<_, ()>("Charge", &()).unwrap_err();
+        assert_eq!(err.status, Status::Unavailable);
+    }
+    // 20 first tries, and retries only while more than half of the 10
+    // tokens are left: 5. Without a budget it would be 40.
+    assert_eq!(runs.load(Ordering::SeqCst), 25);
+    assert!(c.retry_tokens() <= 5.0);
 }
 
 #[test]
