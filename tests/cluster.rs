@@ -7,7 +7,7 @@
 
 use minirpc::balance::RoundRobin;
 use minirpc::cluster::{ClusterClient, Strategy};
-use minirpc::discovery::{Instance, MemoryRegistry, Registry};
+use minirpc::discovery::{Health, HealthConfig, Instance, MemoryRegistry, Registry};
 use minirpc::{RpcError, Server, ServerHandle, Status};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -327,4 +327,42 @@ fn the_cluster_client_follows_a_provider_joining_and_leaving_while_callers_run()
         assert!(seen.lock().unwrap().iter().all(|w| w == "b"));
     });
     assert_eq!(errors.load(Ordering::SeqCst), 0, "no caller saw an error");
+}
+
+#[test]
+fn calls_stop_going_to_an_instance_once_its_failures_make_it_suspect() {
+    let registry = Arc::new(MemoryRegistry::new());
+    let sick = provider(&registry, "default", "sick", |s| {
+        s.register("Get", |(): ()| -> Result<String, RpcError> {
+            Err(RpcError::unavailable("sick"))
+        });
+    });
+    let _well = provider(&registry, "default", "well", |s| {
+        s.register("Get", |(): ()| Ok("well".to_owned()));
+    });
+    let r: Arc<dyn Registry> = Arc::clone(&registry) as Arc<dyn Registry>;
+    let config = HealthConfig {
+        // No probe within the test, so no recovery muddles the count.
+        probe_backoff: PATIENCE * 10,
+        probe_backoff_max: PATIENCE * 10,
+        ..HealthConfig::default()
+    };
+    let failures_to_suspect = config.failures_to_suspect as usize;
+    let c = ClusterClient::builder(r, SERVICE, "default", "1.0.0")
+        .balancer(Box::new(RoundRobin::new()))
+        .health(config)
+        .connect()
+        .unwrap();
+    let errors = (0..30)
+        .filter(|_| c.call::<_, String>("Get", &()).is_err())
+        .count();
+    assert_eq!(
+        errors, failures_to_suspect,
+        "then only the healthy one is used"
+    );
+    let sick_health = c
+        .health()
+        .into_iter()
+        .find(|(a, _)| *a == sick.local_addr());
+    assert_eq!(sick_health, Some((sick.local_addr(), Health::Suspect)));
 }
