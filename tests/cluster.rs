@@ -366,3 +366,23 @@ fn calls_stop_going_to_an_instance_once_its_failures_make_it_suspect() {
         .find(|(a, _)| *a == sick.local_addr());
     assert_eq!(sick_health, Some((sick.local_addr(), Health::Suspect)));
 }
+
+#[test]
+fn a_oneway_call_reaches_one_instance() {
+    let registry = Arc::new(MemoryRegistry::new());
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counting = |runs: &Arc<AtomicUsize>| {
+        let runs = Arc::clone(runs);
+        move |s: &mut Server| {
+            s.register("Log", move |_line: String| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            });
+        }
+    };
+    let _a = provider(&registry, "default", "a", counting(&runs));
+    let _b = provider(&registry, "default", "b", counting(&runs));
+    let c = cluster(&registry, "default", Strategy::Failover { retries: 2 });
+    c.call_oneway("Log", "hello").unwrap();
+    eventually("the handler ran", || runs.load(Ordering::SeqCst) == 1);
+}

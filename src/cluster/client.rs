@@ -16,9 +16,9 @@
 //!               started / finished ────┴── CallSucceeded / CallFailed ──► HealthTracker
 //! ```
 //!
-//! Only request-response calls are offered for now (with a timeout, a
-//! hashing key and an idempotency mark per call); future, callback and
-//! oneway modes are not written yet.
+//! Request-response calls (with a timeout, a hashing key and an
+//! idempotency mark per call) follow the [`Strategy`]; oneway calls go to
+//! one instance. Future and callback modes are not written yet.
 
 use super::strategy::{retryable, RetryBudget, Strategy};
 use crate::balance::{Balancer, Outcome, Random};
@@ -306,6 +306,47 @@ impl ClusterClient {
             Strategy::Forking { n } => inner.forking(&call, args, n.max(1)),
             Strategy::Broadcast => inner.broadcast(&call, args),
         }
+    }
+
+    /// Oneway (单向调用) on one instance the balancer picks: `Ok` once the
+    /// frame is written. Nothing comes back, so nothing is retried once
+    /// sent, and a sent frame tells the health tracker nothing; only an
+    /// instance that cannot be reached is blamed, and then (the call never
+    /// left) the next untried instance is used, whatever the strategy.
+    /// `Fixed` sends to its instance; `Forking` and `Broadcast` send once.
+    pub fn call_oneway<A>(&self, call_id: &str, args: &A) -> Result<(), RpcError>
+    where
+        A: Encode + ?Sized,
+    {
+        let inner = &*self.inner;
+        let deadline = Deadline::after(inner.call_timeout);
+        let mut candidates = match inner.strategy {
+            Strategy::Fixed(addr) => lock(&inner.listed)
+                .iter()
+                .filter(|i| i.addr == addr)
+                .cloned()
+                .collect(),
+            _ => inner.usable(),
+        };
+        let mut last = None;
+        // Bounded: each pass removes one candidate.
+        while let Some(k) = inner.balancer.pick(&candidates, None) {
+            let addr = candidates.remove(k).addr;
+            let started = Instant::now();
+            inner.balancer.started(addr);
+            match inner.client(addr, deadline) {
+                Ok(c) => {
+                    let sent = c.call_oneway(call_id, args);
+                    inner.report(addr, started, sent.as_ref().err());
+                    return sent;
+                }
+                Err(e) => {
+                    inner.report(addr, started, Some(&e));
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| inner.no_instance("usable")))
     }
 
     /// Every listed address and what this client believes about it.
