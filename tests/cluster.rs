@@ -386,3 +386,24 @@ fn a_oneway_call_reaches_one_instance() {
     c.call_oneway("Log", "hello").unwrap();
     eventually("the handler ran", || runs.load(Ordering::SeqCst) == 1);
 }
+
+#[test]
+fn a_future_call_answers_from_the_instance_it_names() {
+    let registry = Arc::new(MemoryRegistry::new());
+    let a = plain(&registry, "default", "a");
+    let b = plain(&registry, "default", "b");
+    let c = cluster(&registry, "default", Strategy::FailFast);
+    let futures: Vec<_> = (0..4)
+        .map(|_| c.call_async::<_, String>("Who", &(), None, None))
+        .collect();
+    for f in futures {
+        let addr = f.addr().expect("sent");
+        let who = f.wait().unwrap();
+        let expected = if addr == a.local_addr() { "a" } else { "b" };
+        assert!(addr == a.local_addr() || addr == b.local_addr());
+        assert_eq!(who, expected);
+    }
+    let none = cluster(&registry, "gray", Strategy::FailFast);
+    let err = none.call_async::<_, String>("Who", &(), None, None).wait();
+    assert_eq!(err.unwrap_err().status, Status::Unavailable);
+}

@@ -17,9 +17,11 @@
 //! ```
 //!
 //! Request-response calls (with a timeout, a hashing key and an
-//! idempotency mark per call) follow the [`Strategy`]; oneway calls go to
-//! one instance. Future and callback modes are not written yet.
+//! idempotency mark per call) follow the [`Strategy`]; futures
+//! (`pending.rs`) and oneway calls are one try on one instance. Callback
+//! mode is not written yet.
 
+use super::pending::ClusterPending;
 use super::strategy::{retryable, RetryBudget, Strategy};
 use crate::balance::{Balancer, Outcome, Random};
 use crate::client::Client;
@@ -71,7 +73,7 @@ pub struct ClusterBuilder {
     service: String,
     group: String,
     version: String,
-    balancer: Box<dyn Balancer>,
+    pub(super) balancer: Box<dyn Balancer>,
     strategy: Strategy,
     call_timeout: Duration,
     connect_timeout: Duration,
@@ -179,12 +181,12 @@ pub struct ClusterClient {
     watcher: Option<JoinHandle<()>>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     service: String,
     group: String,
     version: String,
     tracker: HealthTracker,
-    balancer: Box<dyn Balancer>,
+    pub(super) balancer: Box<dyn Balancer>,
     strategy: Strategy,
     call_timeout: Duration,
     connect_timeout: Duration,
@@ -305,6 +307,42 @@ impl ClusterClient {
             Strategy::Fixed(addr) => inner.fixed(&call, args, addr),
             Strategy::Forking { n } => inner.forking(&call, args, n.max(1)),
             Strategy::Broadcast => inner.broadcast(&call, args),
+        }
+    }
+
+    /// Future mode: one try on one instance the balancer picks (by `key`,
+    /// if given), within `timeout` or the call timeout, whatever the
+    /// strategy. Its outcome is reported when the result is taken.
+    pub fn call_async<A, R>(
+        &self,
+        call_id: &str,
+        args: &A,
+        key: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> ClusterPending<R>
+    where
+        A: Encode + ?Sized,
+        R: Decode,
+    {
+        let inner = &self.inner;
+        let deadline = Deadline::after(timeout.unwrap_or(inner.call_timeout));
+        let candidates = inner.usable();
+        let Some(k) = inner.balancer.pick(&candidates, key) else {
+            return ClusterPending::failed(inner.no_instance("usable"));
+        };
+        let addr = candidates[k].addr;
+        let started = Instant::now();
+        inner.balancer.started(addr);
+        match inner.client(addr, deadline) {
+            Ok(c) => {
+                let left = deadline.remaining_capped(inner.call_timeout);
+                let pending = c.call_async_timeout(call_id, args, left);
+                ClusterPending::live(Arc::clone(inner), addr, started, pending)
+            }
+            Err(e) => {
+                inner.report(addr, started, Some(&e));
+                ClusterPending::failed(e)
+            }
         }
     }
 
@@ -501,7 +539,7 @@ impl Inner {
     }
 
     /// Tell the balancer and the tracker how a try on `addr` ended.
-    fn report(&self, addr: SocketAddr, started: Instant, err: Option<&RpcError>) {
+    pub(super) fn report(&self, addr: SocketAddr, started: Instant, err: Option<&RpcError>) {
         let blamed = err.is_some_and(blames_instance);
         let latency = started.elapsed();
         let outcome = if blamed {

@@ -13,11 +13,14 @@
 //! ```
 //!
 //! - `client.rs`: [`ClusterClient`], its builder and its watcher thread;
+//! - `pending.rs`: [`ClusterPending`], a future that reports how it ended;
 //! - `strategy.rs`: [`Strategy`] (FailFast, Failover, Fixed, Forking,
 //!   Broadcast), when a retry is allowed, and the [`RetryBudget`].
 
 pub mod client;
+pub mod pending;
 pub mod strategy;
 
 pub use client::{CallOptions, ClusterBuilder, ClusterClient};
+pub use pending::ClusterPending;
 pub use strategy::{retryable, RetryBudget, Strategy};
