@@ -407,3 +407,63 @@ fn a_future_call_answers_from_the_instance_it_names() {
     let err = none.call_async::<_, String>("Who", &(), None, None).wait();
     assert_eq!(err.unwrap_err().status, Status::Unavailable);
 }
+
+#[test]
+fn a_callback_call_runs_its_callback_once_with_the_answer() {
+    let registry = Arc::new(MemoryRegistry::new());
+    let _a = plain(&registry, "default", "a");
+    let c = cluster(&registry, "default", Strategy::FailFast);
+    let (tx, rx) = mpsc::channel();
+    c.call_with_callback("Echo", &7u64, move |r: Result<u64, RpcError>| {
+        let _ = tx.send(r);
+    })
+    .unwrap();
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap().unwrap(), 7);
+    assert!(rx.recv_timeout(Duration::from_millis(50)).is_err(), "once");
+
+    let none = cluster(&registry, "gray", Strategy::FailFast);
+    let err = none
+        .call_with_callback("Echo", &7u64, |_: Result<u64, RpcError>| {
+            panic!("not sent, so never run")
+        })
+        .unwrap_err();
+    assert_eq!(err.status, Status::Unavailable);
+}
+
+#[test]
+fn a_suspect_instance_that_answers_its_probe_gets_calls_again() {
+    let registry = Arc::new(MemoryRegistry::new());
+    let failures_left = Arc::new(AtomicUsize::new(3));
+    let left = Arc::clone(&failures_left);
+    let flaky = provider(&registry, "default", "flaky", move |s| {
+        s.register("Get", move |(): ()| {
+            if left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                Err(RpcError::unavailable("hiccup"))
+            } else {
+                Ok("flaky".to_owned())
+            }
+        });
+    });
+    let r: Arc<dyn Registry> = Arc::clone(&registry) as Arc<dyn Registry>;
+    let config = HealthConfig {
+        probe_backoff: Duration::from_millis(10),
+        ..HealthConfig::default()
+    };
+    let c = ClusterClient::builder(r, SERVICE, "default", "1.0.0")
+        .health(config)
+        .connect()
+        .unwrap();
+    for _ in 0..3 {
+        assert!(c.call::<_, String>("Get", &()).is_err());
+    }
+    let addr = flaky.local_addr();
+    // Alone and suspect, it is still used (better than nothing), but the
+    // watcher's probe is what makes it healthy again.
+    eventually("the probe makes it healthy", || {
+        c.health() == vec![(addr, Health::Healthy)]
+    });
+    assert_eq!(c.call::<_, String>("Get", &()).unwrap(), "flaky");
+}

@@ -18,8 +18,7 @@
 //!
 //! Request-response calls (with a timeout, a hashing key and an
 //! idempotency mark per call) follow the [`Strategy`]; futures
-//! (`pending.rs`) and oneway calls are one try on one instance. Callback
-//! mode is not written yet.
+//! (`pending.rs`), callbacks and oneway calls are one try on one instance.
 
 use super::pending::ClusterPending;
 use super::strategy::{retryable, RetryBudget, Strategy};
@@ -344,6 +343,45 @@ impl ClusterClient {
                 ClusterPending::failed(e)
             }
         }
+    }
+
+    /// Callback mode: one try on one instance the balancer picks, within
+    /// the call timeout, whatever the strategy; `f` runs exactly once, on
+    /// the instance client's callback threads, and the outcome is reported
+    /// to the balancer and the tracker just before.
+    ///
+    /// `Err` means the call was not sent (no usable instance, or its
+    /// connection could not be opened): then `f` is dropped unrun, and the
+    /// error is returned here rather than run on the caller's thread.
+    pub fn call_with_callback<A, R, F>(&self, call_id: &str, args: &A, f: F) -> Result<(), RpcError>
+    where
+        A: Encode + ?Sized,
+        R: Decode + 'static,
+        F: FnOnce(Result<R, RpcError>) + Send + 'static,
+    {
+        let inner = &self.inner;
+        let deadline = Deadline::after(inner.call_timeout);
+        let candidates = inner.usable();
+        let Some(k) = inner.balancer.pick(&candidates, None) else {
+            return Err(inner.no_instance("usable"));
+        };
+        let addr = candidates[k].addr;
+        let started = Instant::now();
+        inner.balancer.started(addr);
+        let client = match inner.client(addr, deadline) {
+            Ok(c) => c,
+            Err(e) => {
+                inner.report(addr, started, Some(&e));
+                return Err(e);
+            }
+        };
+        let reporter = Arc::clone(inner);
+        let left = deadline.remaining_capped(inner.call_timeout);
+        client.call_with_callback_timeout(call_id, args, left, move |r: Result<R, RpcError>| {
+            reporter.report(addr, started, r.as_ref().err());
+            f(r);
+        });
+        Ok(())
     }
 
     /// Oneway (单向调用) on one instance the balancer picks: `Ok` once the
