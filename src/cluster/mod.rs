@@ -13,11 +13,15 @@
 //! ```
 //!
 //! - `client.rs`: [`ClusterClient`], its builder and its watcher thread;
+//! - `members.rs`: the list, its health, one connection per instance,
+//!   the watcher, and one reported try;
 //! - `pending.rs`: [`ClusterPending`], a future that reports how it ended;
 //! - `strategy.rs`: [`Strategy`] (FailFast, Failover, Fixed, Forking,
-//!   Broadcast), when a retry is allowed, and the [`RetryBudget`].
+//!   Broadcast) and how each runs, when a retry is allowed, and the
+//!   [`RetryBudget`].
 
 pub mod client;
+mod members;
 pub mod pending;
 pub mod strategy;
 

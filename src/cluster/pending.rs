@@ -17,7 +17,7 @@
 //! A future is one try on one instance, whatever the strategy: retrying
 //! would need a thread or an executor of our own, and minirpc has neither.
 
-use super::client::Inner;
+use super::members::Inner;
 use crate::balance::Outcome;
 use crate::client::Pending;
 use crate::codec::Decode;

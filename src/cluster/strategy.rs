@@ -19,10 +19,15 @@
 //! [`RetryBudget`] is gRPC's retry throttling: a token bucket that every
 //! retry draws from and every success refills a little.
 
+use super::members::{Call, Inner};
+use crate::balance::Outcome;
+use crate::codec::{Decode, Encode};
+use crate::discovery::Instance;
 use crate::error::{RpcError, Status};
 use crate::sync::lock;
 use std::net::SocketAddr;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// How a [`ClusterClient`](super::ClusterClient) turns one call into tries
 /// on instances.
@@ -129,6 +134,177 @@ impl Default for RetryBudget {
     /// 10 tokens, 0.1 back per success.
     fn default() -> RetryBudget {
         RetryBudget::new(10, 0.1)
+    }
+}
+
+/// How often a forking call looks at each of its futures.
+const FORK_POLL: Duration = Duration::from_millis(2);
+
+/// Each strategy, run: the tries of one call.
+impl Inner {
+    /// FailFast (`retries == 0`) and Failover.
+    pub(crate) fn failover<A, R>(
+        &self,
+        call: &Call<'_>,
+        args: &A,
+        retries: u32,
+        idempotent: bool,
+    ) -> Result<R, RpcError>
+    where
+        A: Encode + ?Sized,
+        R: Decode,
+    {
+        let mut tried: Vec<SocketAddr> = Vec::new();
+        let mut last: Option<RpcError> = None;
+        for attempt in 0..=retries {
+            let candidates: Vec<Instance> = self
+                .usable()
+                .into_iter()
+                .filter(|i| !tried.contains(&i.addr))
+                .collect();
+            let Some(k) = self.balancer.pick(&candidates, call.key) else {
+                return Err(last.unwrap_or_else(|| self.no_instance("usable")));
+            };
+            let addr = candidates[k].addr;
+            tried.push(addr);
+            let t = self.try_on(addr, call, args);
+            match t.result {
+                Ok(v) => {
+                    self.budget.refund();
+                    return Ok(v);
+                }
+                Err(e) => {
+                    let again = attempt < retries
+                        && retryable(&e, t.sent, idempotent)
+                        && !call.deadline.has_passed()
+                        && self.budget.try_spend();
+                    if !again {
+                        return Err(e);
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| self.no_instance("usable")))
+    }
+
+    /// Fixed: that instance, if it is listed for this service and group.
+    pub(crate) fn fixed<A, R>(
+        &self,
+        call: &Call<'_>,
+        args: &A,
+        addr: SocketAddr,
+    ) -> Result<R, RpcError>
+    where
+        A: Encode + ?Sized,
+        R: Decode,
+    {
+        if !lock(&self.listed).iter().any(|i| i.addr == addr) {
+            return Err(RpcError::unavailable(format!(
+                "the fixed instance {addr} is not listed for {}",
+                self.name()
+            )));
+        }
+        self.try_on(addr, call, args).result
+    }
+
+    /// Forking: `n` futures at once; the first success wins.
+    pub(crate) fn forking<A, R>(&self, call: &Call<'_>, args: &A, n: usize) -> Result<R, RpcError>
+    where
+        A: Encode + ?Sized,
+        R: Decode,
+    {
+        let mut candidates = self.usable();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let Some(k) = self.balancer.pick(&candidates, call.key) else {
+                break;
+            };
+            let addr = candidates.remove(k).addr;
+            let started = Instant::now();
+            self.balancer.started(addr);
+            match self.client(addr, call.deadline) {
+                Ok(c) => {
+                    let left = call.deadline.remaining_capped(self.call_timeout);
+                    out.push((
+                        addr,
+                        started,
+                        c.call_async_timeout::<A, R>(call.call_id, args, left),
+                    ));
+                }
+                Err(e) => self.report(addr, started, Some(&e)),
+            }
+        }
+        if out.is_empty() {
+            return Err(self.no_instance("reachable"));
+        }
+        let mut last = None;
+        // Bounded: each pending ends by the call's deadline (it carries it).
+        while !out.is_empty() {
+            let mut i = 0;
+            while i < out.len() {
+                match out[i].2.wait_timeout(FORK_POLL) {
+                    None => i += 1,
+                    Some(result) => {
+                        let (addr, started, _) = out.remove(i);
+                        self.report(addr, started, result.as_ref().err());
+                        match result {
+                            Ok(v) => {
+                                // The losers: dropping a Pending cancels it.
+                                // Their latency so far is a lower bound, and
+                                // they are not to blame.
+                                for (addr, started, _) in out.drain(..) {
+                                    self.balancer
+                                        .finished(addr, Outcome::success(started.elapsed()));
+                                }
+                                return Ok(v);
+                            }
+                            Err(e) => last = Some(e),
+                        }
+                    }
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| self.no_instance("reachable")))
+    }
+
+    /// Broadcast: every listed instance; any failure is an error naming it.
+    /// The answer is the first instance's (by address).
+    pub(crate) fn broadcast<A, R>(&self, call: &Call<'_>, args: &A) -> Result<R, RpcError>
+    where
+        A: Encode + ?Sized,
+        R: Decode,
+    {
+        let all: Vec<SocketAddr> = lock(&self.listed).iter().map(|i| i.addr).collect();
+        if all.is_empty() {
+            return Err(self.no_instance("listed"));
+        }
+        let mut first = None;
+        let mut failed = Vec::new();
+        for addr in all {
+            match self.try_on::<A, R>(addr, call, args).result {
+                Ok(v) => {
+                    if first.is_none() {
+                        first = Some(v);
+                    }
+                }
+                Err(e) => failed.push((addr, e)),
+            }
+        }
+        if let Some((addr, e)) = failed.first() {
+            let names: Vec<String> = failed.iter().map(|(a, _)| a.to_string()).collect();
+            return Err(RpcError::new(
+                e.status,
+                format!(
+                    "broadcast {} failed on {} of the instances ({}); first, {addr}: {}",
+                    call.call_id,
+                    failed.len(),
+                    names.join(", "),
+                    e.message
+                ),
+            ));
+        }
+        first.ok_or_else(|| self.no_instance("listed"))
     }
 }
 
