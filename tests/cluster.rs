@@ -136,10 +136,18 @@ fn a_retry_never_outlives_the_original_deadline() {
     let registry = Arc::new(MemoryRegistry::new());
     let (open, gate) = mpsc::channel::<()>();
     let gate = Arc::new(Mutex::new(gate));
-    // Every instance holds the call until the gate opens (it never does
-    // here): a retry that got a fresh timeout would take PATIENCE.
-    let _a = provider(&registry, "default", "a", gated(&gate, "a"));
-    let _b = provider(&registry, "default", "b", gated(&gate, "b"));
+    let refuse = |s: &mut Server| {
+        s.register("Slow", |(): ()| -> Result<String, RpcError> {
+            Err(RpcError::unavailable("queue full"))
+        });
+    };
+    // Two instances refuse at once (so Failover retries), one holds the
+    // call until the gate opens (it does not, here). In whatever order
+    // they are tried, the held one is reached with only what is left of
+    // the deadline: a retry that got a fresh timeout would take PATIENCE.
+    let _a = provider(&registry, "default", "a", refuse);
+    let _b = provider(&registry, "default", "b", refuse);
+    let _held = provider(&registry, "default", "held", gated(&gate, "held"));
     let c = cluster(&registry, "default", Strategy::Failover { retries: 3 });
     let timeout = Duration::from_millis(300);
     let started = Instant::now();
@@ -155,7 +163,7 @@ fn a_retry_never_outlives_the_original_deadline() {
         "the call took {:?}, far past its {timeout:?}",
         started.elapsed()
     );
-    drop(open); // release the held handlers, so the servers stop at once
+    drop(open); // release the held handler, so its server stops at once
 }
 
 #[test]
