@@ -475,3 +475,23 @@ fn a_suspect_instance_that_answers_its_probe_gets_calls_again() {
     });
     assert_eq!(c.call::<_, String>("Get", &()).unwrap(), "flaky");
 }
+
+#[test]
+fn a_keyed_call_goes_to_the_same_instance_every_time_under_consistent_hashing() {
+    let registry = Arc::new(MemoryRegistry::new());
+    let _a = plain(&registry, "default", "a");
+    let _b = plain(&registry, "default", "b");
+    let _c = plain(&registry, "default", "c");
+    let r: Arc<dyn Registry> = Arc::clone(&registry) as Arc<dyn Registry>;
+    let c = ClusterClient::builder(r, SERVICE, "default", "1.0.0")
+        .balancer(Box::new(minirpc::balance::ConsistentHash::new()))
+        .connect()
+        .unwrap();
+    for user in ["alice", "bob", "carol"] {
+        let first: String = c.call_keyed(user.as_bytes(), "Who", &()).unwrap();
+        for _ in 0..10 {
+            let again: String = c.call_keyed(user.as_bytes(), "Who", &()).unwrap();
+            assert_eq!(again, first, "{user} moved");
+        }
+    }
+}

@@ -269,6 +269,8 @@ impl Inner {
     }
 
     /// Broadcast: every listed instance; any failure is an error naming it.
+    /// One after another, all within the one deadline, so the whole
+    /// broadcast never takes longer than a single call may.
     /// The answer is the first instance's (by address).
     pub(crate) fn broadcast<A, R>(&self, call: &Call<'_>, args: &A) -> Result<R, RpcError>
     where
