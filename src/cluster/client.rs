@@ -413,6 +413,7 @@ impl Drop for ClusterClient {
             // It checks `stop` every WATCH_TICK (plus at most one PROBE_CAP).
             let _ = w.join();
         }
-        lock(&self.inner.clients).clear();
+        let clients = std::mem::take(&mut *lock(&self.inner.clients));
+        drop(clients); // closed outside the lock
     }
 }

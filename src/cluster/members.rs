@@ -115,8 +115,19 @@ impl Inner {
         self.tracker.update(&snapshot);
         if !snapshot.stale {
             let addrs: HashSet<SocketAddr> = snapshot.instances.iter().map(|i| i.addr).collect();
-            lock(&self.clients).retain(|a, _| addrs.contains(a));
             *lock(&self.listed) = snapshot.instances;
+            // Closed outside the lock: closing joins the connection's
+            // reader, and calls to other instances must not wait for that.
+            let gone: Vec<Client> = {
+                let mut clients = lock(&self.clients);
+                let left: Vec<SocketAddr> = clients
+                    .keys()
+                    .filter(|a| !addrs.contains(a))
+                    .copied()
+                    .collect();
+                left.iter().filter_map(|a| clients.remove(a)).collect()
+            };
+            drop(gone);
         }
     }
 
