@@ -27,6 +27,7 @@
 //! | [`client`] | 本地调用VS远程调用 (client steps), 模式, 组件 (Client, Invoker, Connector) | request ids multiplex many calls (in four modes) on one connection |
 //! | [`discovery`] | 原理 › 服务发现, 健康检查, 分组部署 | push, not poll: providers hold leases, consumers are told of changes |
 //! | [`balance`] | 原理 › 负载均衡; RPC与HTTP (负载均衡) | the caller picks among the healthy providers itself, one call at a time |
+//! | [`cluster`] | 原理 › 负载均衡 (集群策略); RPC与HTTP (负载均衡, 通知) | discovery + health + balancer + strategy, joined at one call |
 //! | [`codec`] | 序列化和反序列化, 原理 › 序列化 | one description of a type, two formats; never trust a length |
 //! | [`json`] | 原理 › 序列化 (JSON: 跨语言, 文本化) | a text format is easy for people, costly for machines |
 //! | [`whitelist`] | 原理 › 序列化 (反序列化白名单) | refuse every type name you did not expect |
@@ -51,6 +52,7 @@
 pub mod balance;
 pub mod checksum;
 pub mod client;
+pub mod cluster;
 pub mod codec;
 pub mod discovery;
 pub mod error;
