@@ -574,9 +574,13 @@ fn ten_thousand_oneway_calls_all_reach_the_handler() {
     let count = Arc::new(AtomicUsize::new(0));
     let (all_tx, all_rx) = mpsc::channel();
     // Oneway calls have no flow control: the client writes as fast as it
-    // can. The queue is made big enough that none is refused as busy, so
-    // this tests delivery, not overload (that is `rejected_busy`'s job).
-    let mut server = Server::builder().queue_capacity(2 * N).build();
+    // can. The queue and the connection's cap on calls in flight are made
+    // big enough that none is refused as busy, so this tests delivery, not
+    // overload (that is `rejected_busy`'s job).
+    let mut server = Server::builder()
+        .queue_capacity(2 * N)
+        .max_in_flight_per_connection(2 * N)
+        .build();
     {
         let count = Arc::clone(&count);
         server.register("Tally", move |(): ()| {
