@@ -77,6 +77,9 @@
 //! declaration names the client stub and each future variant, and every
 //! name you can call appears in your own source.
 
+use crate::cluster::{ClusterClient, ClusterPending};
+use crate::{Client, Decode, Encode, Pending, RpcError};
+
 /// Declare a service once; get the server trait, its registration, and a
 /// typed client stub. See the [module docs](crate::service) for an example.
 ///
@@ -93,9 +96,16 @@
 /// - `trait NAME`: each method with `&self` added, to implement on the
 ///   server, plus a provided `register_service(self, &mut Server)` that
 ///   registers every method under the call id `"NAME.METHOD"`;
-/// - `struct CLIENT_NAME`: `new(Client)`, `client()`, and per method
-///   `METHOD(args) -> Result<RETURN, RpcError>` and
-///   `METHOD_ASYNC(args) -> Pending<RETURN>`.
+/// - `struct CLIENT_NAME<C: Caller = Client>`: `new(C)`, `client()`, and
+///   per method `METHOD(args) -> Result<RETURN, RpcError>` and
+///   `METHOD_ASYNC(args) -> C::Pending<RETURN>` (a [`Pending`](crate::Pending)
+///   over a `Client`, a [`ClusterPending`](crate::cluster::ClusterPending)
+///   over a [`ClusterClient`](crate::cluster::ClusterClient)).
+///
+/// A method declared `fn METHOD(...) -> RETURN, async METHOD_ASYNC, idempotent;`
+/// is called with [`Caller::call_idempotent`]: a `ClusterClient` under
+/// `Strategy::Failover` may retry it on another instance. Over a plain
+/// `Client` the mark changes nothing.
 ///
 /// The arguments travel as a tuple of the argument types (`(i32, i32)`;
 /// `(i64,)` for one argument; `()` for none).
@@ -106,7 +116,7 @@ macro_rules! service {
         $vis:vis trait $name:ident, client $client:ident {
             $(
                 $(#[$mmeta:meta])*
-                fn $method:ident ( $( $arg:ident : $aty:ty ),* $(,)? ) -> $ret:ty, async $method_async:ident;
+                fn $method:ident ( $( $arg:ident : $aty:ty ),* $(,)? ) -> $ret:ty, async $method_async:ident $(, $idem:ident)?;
             )*
         }
     ) => {
@@ -138,34 +148,37 @@ macro_rules! service {
             }
         }
 
-        #[doc = concat!("Typed client stub for [`", stringify!($name), "`]: each method calls the remote one.")]
-        $vis struct $client {
-            client: $crate::Client,
+        #[doc = concat!("Typed client stub for [`", stringify!($name), "`]: each method calls the remote one, through any [`Caller`](", stringify!($crate), "::service::Caller) (a `Client` by default, or a `ClusterClient`).")]
+        $vis struct $client<C = $crate::Client> {
+            client: C,
         }
 
-        impl $client {
+        impl<C: $crate::service::Caller> $client<C> {
             /// A stub that makes its calls through `client`.
-            pub fn new(client: $crate::Client) -> Self {
+            pub fn new(client: C) -> Self {
                 $client { client }
             }
 
             /// The client underneath (for timeouts, raw calls, ...).
-            pub fn client(&self) -> &$crate::Client {
+            pub fn client(&self) -> &C {
                 &self.client
             }
 
             $(
                 $(#[$mmeta])*
                 pub fn $method(&self, $( $arg: $aty ),*) -> ::std::result::Result<$ret, $crate::RpcError> {
-                    self.client.call(
+                    $crate::__service_call!(
+                        [$($idem)?],
+                        &self.client,
                         concat!(stringify!($name), ".", stringify!($method)),
-                        &( $( $arg, )* ),
+                        &( $( $arg, )* )
                     )
                 }
 
-                #[doc = concat!("[`", stringify!($method), "`](Self::", stringify!($method), ") as a future: returns at once with a `minirpc::Pending` to wait on or await.")]
-                pub fn $method_async(&self, $( $arg: $aty ),*) -> $crate::Pending<$ret> {
-                    self.client.call_async(
+                #[doc = concat!("[`", stringify!($method), "`](Self::", stringify!($method), ") as a future: returns at once with the caller's pending result (`minirpc::Pending` over a `Client`) to wait on or await.")]
+                pub fn $method_async(&self, $( $arg: $aty ),*) -> <C as $crate::service::Caller>::Pending<$ret> {
+                    $crate::service::Caller::call_async(
+                        &self.client,
                         concat!(stringify!($name), ".", stringify!($method)),
                         &( $( $arg, )* ),
                     )
@@ -173,4 +186,100 @@ macro_rules! service {
             )*
         }
     };
+}
+
+/// The call a [`service!`] stub method makes: `call`, or `call_idempotent`
+/// for a method marked `idempotent`. Not for direct use.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __service_call {
+    ([], $c:expr, $id:expr, $args:expr) => {
+        $crate::service::Caller::call($c, $id, $args)
+    };
+    ([idempotent], $c:expr, $id:expr, $args:expr) => {
+        $crate::service::Caller::call_idempotent($c, $id, $args)
+    };
+}
+
+/// What a [`service!`] stub calls through: a [`Client`] (one server) or a
+/// [`ClusterClient`] (a whole service, balanced, with its strategy).
+///
+/// Generic methods, so not object-safe: a stub is generic over its caller
+/// instead (`ArithClient<C: Caller = Client>`).
+pub trait Caller {
+    /// The pending result of [`call_async`](Caller::call_async).
+    type Pending<R: Decode>;
+
+    /// A request-response call, within the caller's call timeout.
+    fn call<A, R>(&self, call_id: &str, args: &A) -> Result<R, RpcError>
+    where
+        A: Encode + ?Sized,
+        R: Decode;
+
+    /// [`call`](Caller::call) for a method that is safe to run twice: a
+    /// caller that retries (a `ClusterClient` under `Failover`) may retry
+    /// it. By default the same as `call`.
+    fn call_idempotent<A, R>(&self, call_id: &str, args: &A) -> Result<R, RpcError>
+    where
+        A: Encode + ?Sized,
+        R: Decode,
+    {
+        self.call(call_id, args)
+    }
+
+    /// A call that returns at once with its result to come.
+    fn call_async<A, R>(&self, call_id: &str, args: &A) -> Self::Pending<R>
+    where
+        A: Encode + ?Sized,
+        R: Decode;
+}
+
+impl Caller for Client {
+    type Pending<R: Decode> = Pending<R>;
+
+    fn call<A, R>(&self, call_id: &str, args: &A) -> Result<R, RpcError>
+    where
+        A: Encode + ?Sized,
+        R: Decode,
+    {
+        Client::call(self, call_id, args)
+    }
+
+    fn call_async<A, R>(&self, call_id: &str, args: &A) -> Pending<R>
+    where
+        A: Encode + ?Sized,
+        R: Decode,
+    {
+        Client::call_async(self, call_id, args)
+    }
+}
+
+impl Caller for ClusterClient {
+    type Pending<R: Decode> = ClusterPending<R>;
+
+    fn call<A, R>(&self, call_id: &str, args: &A) -> Result<R, RpcError>
+    where
+        A: Encode + ?Sized,
+        R: Decode,
+    {
+        ClusterClient::call(self, call_id, args)
+    }
+
+    fn call_idempotent<A, R>(&self, call_id: &str, args: &A) -> Result<R, RpcError>
+    where
+        A: Encode + ?Sized,
+        R: Decode,
+    {
+        ClusterClient::call_idempotent(self, call_id, args)
+    }
+
+    /// One try on one instance, within the call timeout (see
+    /// [`ClusterClient::call_async`]).
+    fn call_async<A, R>(&self, call_id: &str, args: &A) -> ClusterPending<R>
+    where
+        A: Encode + ?Sized,
+        R: Decode,
+    {
+        ClusterClient::call_async(self, call_id, args, None, None)
+    }
 }
