@@ -212,6 +212,38 @@ fn forking_returns_a_success_while_another_instance_is_stuck() {
 }
 
 #[test]
+fn forking_cancels_the_losing_calls_on_their_servers() {
+    // The slow instance's handler runs until its call is cancelled
+    // (bounded). Once the fast answer wins, the dropped loser's cancel frame
+    // must reach the slow server long before the call's own 10 s deadline:
+    // it then drops the call unrun, or stops the running handler and sends
+    // no answer. Either way the server counts it as cancelled.
+    let registry = Arc::new(MemoryRegistry::new());
+    let slow = provider(&registry, "default", "slow", |s| {
+        s.register_with_context("Race", |ctx: &minirpc::CallContext, (): ()| {
+            let until = Instant::now() + PATIENCE;
+            while !ctx.is_cancelled() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok("slow".to_owned())
+        });
+    });
+    let _fast = provider(&registry, "default", "fast", |s| {
+        s.register("Race", |(): ()| Ok("fast".to_owned()));
+    });
+    let c = cluster(&registry, "default", Strategy::Forking { n: 2 });
+    let started = Instant::now();
+    assert_eq!(c.call::<_, String>("Race", &()).unwrap(), "fast");
+    eventually("the slow server hears that its call lost", || {
+        slow.stats().cancelled == 1
+    });
+    assert!(
+        started.elapsed() < PATIENCE,
+        "only the call's own deadline stopped the loser"
+    );
+}
+
+#[test]
 fn broadcast_reaches_every_instance_and_names_the_one_that_failed() {
     let registry = Arc::new(MemoryRegistry::new());
     let runs = Arc::new(AtomicUsize::new(0));
