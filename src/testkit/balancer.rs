@@ -26,7 +26,6 @@ use super::Failure;
 use crate::balance::{Balancer, Outcome};
 use crate::discovery::Instance;
 use std::net::SocketAddr;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 /// What kind of balancer is checked: the properties it must have beyond
@@ -136,22 +135,9 @@ pub fn balancer_failures(balancer: &dyn Balancer, kind: BalancerKind) -> Vec<Fai
             continue;
         }
         // Each property gets addresses of its own: 10.0.<n>.x.
-        let outcome = catch_unwind(AssertUnwindSafe(|| check(balancer, n as u8)));
-        let message = match outcome {
-            Ok(Ok(())) => continue,
-            Ok(Err(message)) => message,
-            Err(panic) => format!("panicked: {}", panic_text(&*panic)),
-        };
-        failures.push(Failure { property, message });
+        failures.extend(super::run_property(property, || check(balancer, n as u8)));
     }
     failures
-}
-
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".into())
 }
 
 // ---- the properties ------------------------------------------------------------
@@ -462,8 +448,9 @@ fn picks_from_threads(
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|p| Err(format!("a thread panicked: {}", panic_text(&*p))))
+                h.join().unwrap_or_else(|p| {
+                    Err(format!("a thread panicked: {}", super::panic_text(&*p)))
+                })
             })
             .collect()
     });

@@ -24,3 +24,27 @@ pub mod registry;
 
 pub use balancer::{balancer_failures, check_balancer, BalancerKind};
 pub use registry::{check_registry, registry_failures, Failure, Time};
+
+/// Run one property's check, turning an `Err` or a panic inside it into a
+/// [`Failure`] that names the property (a learner's implementation may well
+/// panic; the other properties are still checked).
+pub(crate) fn run_property(
+    property: &'static str,
+    check: impl FnOnce() -> Result<(), String>,
+) -> Option<Failure> {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+    let message = match outcome {
+        Ok(Ok(())) => return None,
+        Ok(Err(message)) => message,
+        Err(panic) => format!("panicked: {}", panic_text(&*panic)),
+    };
+    Some(Failure { property, message })
+}
+
+/// The message of a caught panic, if it had one.
+pub(crate) fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}

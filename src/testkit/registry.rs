@@ -18,7 +18,6 @@ use crate::discovery::{Instance, Registration, Registry, Subscription};
 use crate::time::ManualClock;
 use std::fmt;
 use std::net::SocketAddr;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -144,22 +143,9 @@ pub fn registry_failures(make: impl Fn() -> Box<dyn Registry>, time: &Time) -> V
     let mut failures = Vec::new();
     for &(property, check) in PROPERTIES {
         let ctx = Ctx { time };
-        let outcome = catch_unwind(AssertUnwindSafe(|| check(&*make(), &ctx)));
-        let message = match outcome {
-            Ok(Ok(())) => continue,
-            Ok(Err(message)) => message,
-            Err(panic) => format!("panicked: {}", panic_text(&*panic)),
-        };
-        failures.push(Failure { property, message });
+        failures.extend(super::run_property(property, || check(&*make(), &ctx)));
     }
     failures
-}
-
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".into())
 }
 
 // ---- the properties ------------------------------------------------------------
