@@ -709,6 +709,29 @@ fn a_frame_that_does_not_arrive_whole_in_time() -> Case {
     }
 }
 
+fn a_connection_left_idle() -> Case {
+    let gate = Gate::new();
+    let (tx, _rx) = mpsc::channel();
+    let builder = Server::builder().idle_timeout(Some(Duration::from_millis(200)));
+    let server = serve(builder, &gate, tx);
+    let mut stream = raw_connect(server.local_addr());
+    // One call, then silence: the notice comes when the idle time is up
+    // (the read waits for it, up to PATIENCE).
+    send(
+        &mut stream,
+        &request_frame(7, "Multiply", &multiply_args(1, 2)),
+    );
+    assert_eq!(read_response(&mut stream).result_i32(), 2);
+    let answer = Some(read_response(&mut stream));
+    Case {
+        stream,
+        request_id: 7,
+        answer,
+        _server: server,
+        _others: Vec::new(),
+    }
+}
+
 fn the_handler_returned_an_error() -> Case {
     answer_to(&request_frame(7, "Fail", &[]), 7)
 }
@@ -734,6 +757,10 @@ const CASES: &[(&str, RunCase)] = &[
     (
         "A frame that does not arrive whole",
         a_frame_that_does_not_arrive_whole_in_time,
+    ),
+    (
+        "A connection with no call in flight",
+        a_connection_left_idle,
     ),
     ("A request (kind 1) with request id 0", request_id_zero),
     ("A response frame (kind 2)", a_response_from_the_client),
