@@ -656,13 +656,22 @@ fn over_the_bytes_of_one_connection() -> Case {
 
 fn over_the_bytes_of_the_whole_server() -> Case {
     // The same budget for the whole server: another connection's Block holds
-    // 17 of the 64 bytes, so this connection's 100-byte request does not fit.
+    // 17 of the 64 bytes, this connection queues a small Multiply behind it
+    // (a connection with nothing queued may always queue one request), and
+    // then its 100-byte request does not fit.
     let builder = Server::builder().max_queued_bytes(64);
     let (server, gate, blocker) = a_busy_server_with(builder);
     let mut stream = raw_connect(server.local_addr());
+    send(
+        &mut stream,
+        &request_frame(6, "Multiply", &multiply_args(2, 3)),
+    );
+    ping_and_wait_for_pong(&mut stream, 8);
     send(&mut stream, &a_large_multiply(7, 72));
     let answer = Some(read_response(&mut stream));
     gate.open();
+    let queued = read_response(&mut stream);
+    assert_eq!((queued.header.request_id, queued.result_i32()), (6, 6));
     Case {
         stream,
         request_id: 7,

@@ -16,7 +16,8 @@
 //!
 //! And all peers together: `max_connections` connections (1024), and
 //! `max_queued_bytes` of requests waiting or running (64 MiB), so however
-//! many peers send large requests, queued work holds at most that. The
+//! many peers send large requests, queued work holds at most that (plus
+//! one request per connection that had nothing else queued). The
 //! worst case in total is therefore about `max_queued_bytes` plus, per
 //! connection, one frame being read and one outbox: 64 MiB + 1024 ×
 //! 12 MiB with every default, reached only if a thousand peers each send
@@ -151,8 +152,11 @@ impl ServerBuilder {
         self
     }
     /// Bytes of requests (all connections together) that may be waiting for
-    /// a worker or running; more are refused with `ResourceExhausted`.
-    /// Default 64 MiB.
+    /// a worker or running; more are refused with `ResourceExhausted`. A
+    /// connection with nothing queued may still queue one request, so a few
+    /// connections that hold the whole budget cannot lock everyone else out
+    /// (the total passes the budget by at most one request per such
+    /// connection). Default 64 MiB.
     pub fn max_queued_bytes(mut self, n: usize) -> Self {
         self.max_queued_bytes = n;
         self

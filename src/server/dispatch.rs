@@ -285,7 +285,11 @@ impl Charge {
                 cfg.max_queued_bytes_per_connection
             )));
         }
-        if all_bytes + bytes > cfg.max_queued_bytes {
+        // A connection with nothing queued may always queue one request, so
+        // a few connections holding the whole budget cannot lock out a
+        // newcomer (the same reason as the fair share above); the total can
+        // then pass the budget by one request per such connection.
+        if conn_bytes > 0 && all_bytes + bytes > cfg.max_queued_bytes {
             return Err(RpcError::resource_exhausted(format!(
                 "server is busy: queued requests already hold {all_bytes} bytes; this {bytes}-byte request would pass max_queued_bytes {} (retry later, or raise ServerBuilder::max_queued_bytes)",
                 cfg.max_queued_bytes
