@@ -29,7 +29,9 @@
 
 use crate::codec::CodecId;
 use crate::error::{RpcError, Status};
-use crate::http::{HttpHandler, HttpLimits, HttpRequest, HttpResponse, HttpServer, HttpServerHandle};
+use crate::http::{
+    HttpHandler, HttpLimits, HttpRequest, HttpResponse, HttpServer, HttpServerHandle,
+};
 use crate::server::{LocalCall, LocalCaller, ServerHandle};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -147,7 +149,10 @@ impl HttpHandler for Gateway {
         if !req.path().starts_with(CALL_PREFIX) {
             let e = RpcError::new(
                 Status::NotFound,
-                format!("calls are served at {CALL_PREFIX}<call id>, not at {:?}", req.path()),
+                format!(
+                    "calls are served at {CALL_PREFIX}<call id>, not at {:?}",
+                    req.path()
+                ),
             );
             return HttpResponse::json(404, error_body(&e));
         }

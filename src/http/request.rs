@@ -98,10 +98,8 @@ impl HttpRequest {
     /// asked for `keep-alive`, HTTP/1.1 only if it said `close`.
     pub fn wants_close(&self) -> bool {
         let says = |word: &str| {
-            self.header("connection").is_some_and(|v| {
-                v.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case(word))
-            })
+            self.header("connection")
+                .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(word)))
         };
         if self.minor_version == 0 {
             !says("keep-alive")
@@ -332,8 +330,8 @@ fn parse_head(head: &[u8], limits: &HttpLimits) -> Result<HttpRequest, Refusal> 
     if head.iter().filter(|&&b| b == b'\n').count() > MAX_HEADERS + 2 {
         return Err(head_too_large(limits));
     }
-    let headers = read_fields(&mut input, Deadline::NEVER, "header")
-        .map_err(|e| refuse(400, e.message))?;
+    let headers =
+        read_fields(&mut input, Deadline::NEVER, "header").map_err(|e| refuse(400, e.message))?;
     Ok(HttpRequest {
         method,
         target,
@@ -420,7 +418,10 @@ fn body_length(req: &HttpRequest, limits: &HttpLimits) -> Result<usize, Refusal>
     if n > 0 && (req.method == "GET" || req.method == "HEAD") {
         return Err(refuse(
             400,
-            format!("a {} request carries no body here; this one announced {n} bytes", req.method),
+            format!(
+                "a {} request carries no body here; this one announced {n} bytes",
+                req.method
+            ),
         ));
     }
     if n > limits.max_body_bytes as u64 {
@@ -466,7 +467,10 @@ mod tests {
             panic!("second request")
         };
         assert_eq!((b.method.as_str(), b.minor_version), ("GET", 0));
-        assert!(b.wants_close(), "HTTP/1.0 closes unless it asks to keep alive");
+        assert!(
+            b.wants_close(),
+            "HTTP/1.0 closes unless it asks to keep alive"
+        );
         assert!(matches!(r.next(&l, Deadline::NEVER, |_| {}), Next::Idle));
     }
 
@@ -477,8 +481,14 @@ mod tests {
         assert_eq!(refused(b"GET nopath HTTP/1.1\r\n\r\n"), 400);
         assert_eq!(refused(b"GET / HTTP/2.0\r\n\r\n"), 505);
         assert_eq!(refused(b"GET / HTTP/1.1\r\nno colon\r\n\r\n"), 400);
-        assert_eq!(refused(b"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"), 400);
-        assert_eq!(refused(b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), 400);
+        assert_eq!(
+            refused(b"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"),
+            400
+        );
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
+            400
+        );
         assert_eq!(
             refused(b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
             400
@@ -491,7 +501,10 @@ mod tests {
             refused(b"POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"),
             413
         );
-        assert_eq!(refused(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab"), 400);
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab"),
+            400
+        );
         assert_eq!(refused(b"POST / HTTP/1.1\r\nHost: x"), 400);
     }
 

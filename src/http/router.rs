@@ -57,7 +57,11 @@ impl Router {
 impl HttpHandler for Router {
     fn handle(&self, req: &HttpRequest) -> HttpResponse {
         let path = req.path();
-        match self.routes.iter().find(|(p, _)| path.starts_with(p.as_str())) {
+        match self
+            .routes
+            .iter()
+            .find(|(p, _)| path.starts_with(p.as_str()))
+        {
             Some((_, h)) => h.handle(req),
             None => HttpResponse::text(
                 404,
@@ -92,7 +96,8 @@ mod tests {
             .mount("/api/", |_: &HttpRequest| HttpResponse::text(200, "api"));
         assert_eq!(r.handle(&get("/api/x")).body, b"api\n");
         assert_eq!(r.handle(&get("/other?q=/api/")).body, b"root\n");
-        let only_api = Router::new().mount("/api/", |_: &HttpRequest| HttpResponse::text(200, "api"));
+        let only_api =
+            Router::new().mount("/api/", |_: &HttpRequest| HttpResponse::text(200, "api"));
         assert_eq!(only_api.handle(&get("/x")).status, 404);
     }
 }

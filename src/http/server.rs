@@ -233,7 +233,10 @@ fn accept_loop(shared: &Arc<Shared>, listener: TcpListener) {
         };
         if shared.live.fetch_add(1, Ordering::SeqCst) >= shared.settings.max_connections {
             shared.live.fetch_sub(1, Ordering::SeqCst);
-            shared.counters.over_capacity.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .over_capacity
+                .fetch_add(1, Ordering::Relaxed);
             turn_away(&stream, shared.settings.max_connections);
             continue;
         }
@@ -273,8 +276,18 @@ fn turn_away(stream: &TcpStream, max: usize) {
     let _ = stream.shutdown(Shutdown::Write);
 }
 
-/// One connection: requests in, responses out, until one side closes.
+/// One connection: requests in, responses out, until one side closes;
+/// then the socket is shut, since the registry of open connections still
+/// holds a handle on it (for shutdown) and dropping ours would not close it.
 fn serve_connection(shared: &Shared, stream: TcpStream) {
+    let last = stream.try_clone();
+    serve_requests(shared, stream);
+    if let Ok(s) = last {
+        let _ = s.shutdown(Shutdown::Both);
+    }
+}
+
+fn serve_requests(shared: &Shared, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
     let settings = &shared.settings;
@@ -309,9 +322,8 @@ fn serve_connection(shared: &Shared, stream: TcpStream) {
         };
         req.peer = peer;
         shared.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            shared.handler.handle(&req)
-        }));
+        let ran =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.handler.handle(&req)));
         let (response, broken) = match ran {
             Ok(r) => (r, false),
             Err(_) => (

@@ -183,7 +183,10 @@ impl LocalCaller {
 /// The result bytes of a response frame built by `run_call`, or its error.
 fn result_of(frame: &[u8]) -> Result<Vec<u8>, RpcError> {
     let bad = || RpcError::internal("run_call built a malformed response frame");
-    let head: &[u8; HEADER_LEN] = frame.get(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or_else(bad)?;
+    let head: &[u8; HEADER_LEN] = frame
+        .get(..HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(bad)?;
     let header = Header::parse(head)?;
     let body = frame
         .get(HEADER_LEN..HEADER_LEN + header.body_len as usize)
