@@ -46,6 +46,19 @@ fn short_timeouts() -> HttpServer {
     }
 }
 
+/// Timeouts no loaded machine reaches, for tests where the client is slow
+/// on purpose.
+fn patient() -> HttpServer {
+    HttpServer {
+        limits: HttpLimits {
+            header_timeout: PATIENCE * 4,
+            body_timeout: PATIENCE * 4,
+            ..HttpLimits::default()
+        },
+        ..HttpServer::default()
+    }
+}
+
 fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect_timeout(&addr, PATIENCE).unwrap();
     s.set_read_timeout(Some(PATIENCE)).unwrap();
@@ -223,7 +236,7 @@ fn pipelined_requests_are_answered_in_order_and_pipelined_garbage_closes() {
 
 #[test]
 fn garbage_sent_a_byte_at_a_time_gets_400() {
-    let (rpc, http) = servers(short_timeouts());
+    let (rpc, http) = servers(patient());
     let mut s = connect(http.local_addr());
     for b in b"NOT HTTP AT ALL\r\n\r\n" {
         // The server may answer (and close) before the last bytes.
@@ -238,15 +251,7 @@ fn garbage_sent_a_byte_at_a_time_gets_400() {
 
 #[test]
 fn a_slow_request_a_byte_at_a_time_completes_within_the_timeout() {
-    let patient = HttpServer {
-        limits: HttpLimits {
-            header_timeout: PATIENCE * 4,
-            body_timeout: PATIENCE * 4,
-            ..HttpLimits::default()
-        },
-        ..HttpServer::default()
-    };
-    let (rpc, http) = servers(patient);
+    let (rpc, http) = servers(patient());
     let mut s = connect(http.local_addr());
     let req = b"POST /call/Multiply HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 7\r\n\r\n[10,20]";
     for b in req {
@@ -361,4 +366,36 @@ fn a_connection_flood_past_the_cap_gets_503_and_the_server_recovers() {
     s.write_all(b"POST /call/Multiply HTTP/1.0\r\nContent-Length: 7\r\n\r\n[10,20]")
         .unwrap();
     assert!(read_to_close(&mut s).ends_with("200"));
+}
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body_is_sent() {
+    let (rpc, http) = servers(patient());
+    let mut s = connect(http.local_addr());
+    s.write_all(b"POST /call/Multiply HTTP/1.1\r\nExpect: 100-continue\r\nConnection: close\r\nContent-Length: 7\r\n\r\n")
+        .unwrap();
+    let mut interim = [0u8; 25];
+    s.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"[10,20]").unwrap();
+    let answer = read_to_close(&mut s);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer:?}");
+    assert!(answer.ends_with("200"), "{answer:?}");
+    assert_serves(rpc.local_addr());
+}
+
+#[test]
+fn shutdown_closes_kept_alive_connections_and_joins_them() {
+    let (rpc, http) = servers(patient());
+    let mut s = connect(http.local_addr());
+    s.write_all(MULTIPLY).unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert_eq!(http.stats().connections, 1);
+    http.shutdown();
+    // The rest of the first answer, then the end of the stream.
+    let rest = read_to_close(&mut s);
+    assert!(rest.ends_with("200"), "{rest:?}");
+    assert_serves(rpc.local_addr());
 }
