@@ -399,3 +399,16 @@ fn shutdown_closes_kept_alive_connections_and_joins_them() {
     assert!(rest.ends_with("200"), "{rest:?}");
     assert_serves(rpc.local_addr());
 }
+
+#[test]
+fn a_head_request_gets_the_head_alone() {
+    let (rpc, http) = servers(patient());
+    let answer = refused_with(
+        &http,
+        b"HEAD /call/Multiply HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 405 ",
+    );
+    assert!(answer.ends_with("Connection: close\r\n\r\n"), "{answer:?}");
+    assert!(!answer.contains("Content-Length: 0\r\n"), "{answer:?}");
+    assert_serves(rpc.local_addr());
+}

@@ -332,7 +332,11 @@ fn serve_requests(shared: &Shared, stream: TcpStream) {
             ),
         };
         let close = req.wants_close() || broken || shared.shutting_down.load(Ordering::SeqCst);
-        let bytes = response.to_bytes(close);
+        let mut bytes = response.to_bytes(close);
+        if req.method == "HEAD" {
+            // The head of what a GET would get, without its body (RFC 9110 §9.3.2).
+            bytes.truncate(bytes.len() - response.body.len());
+        }
         if write_by(&mut out, &bytes, Deadline::after(settings.write_timeout)).is_err() {
             return;
         }
