@@ -1,5 +1,10 @@
 //! [`HttpConnection`]: one kept-alive connection, many requests in turn.
 //!
+//! Article: 对比 › RPC与HTTP (HTTP/1.1's KeepAlive) and 特点 › 优点 (a long
+//! connection saves the handshake). The one idea to take away: **keep-alive
+//! is HTTP's long connection, without RPC's multiplexing**: one request at
+//! a time, so concurrent callers need one connection each.
+//!
 //! Where [`HttpClient`](super::HttpClient) opens a connection per request
 //! (the HTTP/1.0 habit, `Connection: close`), this keeps one open and sends
 //! the next request when the previous answer has been read whole — what

@@ -1,5 +1,11 @@
 //! What a server handler replies: [`HttpResponse`], and how it is written.
 //!
+//! Article: 对比 › RPC与HTTP (传输效率: the head around every answer). The
+//! one idea to take away: **the server, not the handler, frames the body
+//! and decides the connection**, so no handler can send a response that
+//! the client would read as two, or keep a connection the server meant to
+//! close.
+//!
 //! ```text
 //!  HTTP/1.1 200 OK\r\n
 //!  Content-Type: application/json\r\n      the handler's headers

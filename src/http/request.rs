@@ -3,14 +3,15 @@
 //!
 //! ```text
 //!  POST /call/Multiply HTTP/1.1\r\n         request line: method, target, version
-//!  Host: 127.0.0.1:8080\r\n                 headers, one per line (read by
+//!  Host: localhost\r\n                      headers, one per line (read by
 //!  Content-Length: 7\r\n                    response.rs's `read_fields`, the
 //!  \r\n                                     client's own header parser)
 //!  [10,20]                                  exactly Content-Length bytes
 //! ```
 //!
 //! The one idea to take away: **a server decides how much it reads and
-//! for how long, never the peer**. The head is read into one buffer of at
+//! for how long, never the peer** (article: 对比 › RPC与HTTP; the same rule
+//! as the frame deadline of 网络传输). The head is read into one buffer of at
 //! most [`HttpLimits::max_head_bytes`] (past it: 431), and must be complete
 //! within [`HttpLimits::header_timeout`] of its first byte (else 408) — so
 //! a client sending one byte a minute cannot hold a thread for an hour.

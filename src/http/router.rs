@@ -1,5 +1,8 @@
 //! [`Router`]: several handlers on one server, each under a path prefix.
 //!
+//! Article: 本地调用VS远程调用 › Call ID映射, in its HTTP form (对比 ›
+//! RPC与HTTP: the path names what to run).
+//!
 //! ```text
 //!  "/call/Multiply" ──► longest matching prefix: "/call/" ──► the gateway
 //!  "/api/services"  ──►                          "/api/"  ──► the admin API
