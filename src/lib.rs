@@ -56,6 +56,7 @@ pub mod cluster;
 pub mod codec;
 pub mod discovery;
 pub mod error;
+pub mod flow;
 pub mod http;
 pub mod json;
 pub mod pool;
