@@ -54,14 +54,21 @@ fn multiply_n(c: &Client, n: u32) -> (u32, u32) {
 fn a_noisy_caller_is_limited_while_a_quiet_one_is_unaffected() {
     let clock = ManualClock::new();
     let server = serve(
-        Server::builder()
-            .rate_limit(Rule::token_bucket("Arith.*", 10.0, 5).per_caller().clock(clock.clone())),
+        Server::builder().rate_limit(
+            Rule::token_bucket("Arith.*", 10.0, 5)
+                .per_caller()
+                .clock(clock.clone()),
+        ),
     );
     let noisy = client(&server, "noisy");
     let quiet = client(&server, "quiet");
     // The clock stands still: each caller has exactly its burst of 5.
     assert_eq!(multiply_n(&noisy, 50), (5, 45));
-    assert_eq!(multiply_n(&quiet, 5), (5, 0), "the quiet caller has its own bucket");
+    assert_eq!(
+        multiply_n(&quiet, 5),
+        (5, 0),
+        "the quiet caller has its own bucket"
+    );
     // Half a second later, 5 tokens have dripped back into each bucket.
     clock.advance(Duration::from_millis(500));
     assert_eq!(multiply_n(&noisy, 20), (5, 15));

@@ -29,7 +29,6 @@ use crate::client::Client;
 use crate::discovery::Registry;
 use crate::error::RpcError;
 use crate::sync::lock;
-use crate::time::{Clock, SystemClock};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -45,7 +44,9 @@ pub enum ClusterMode {
 }
 
 /// One server's view of a cluster-wide rate limit (集群限流). Give it to a
-/// server with [`Rule::shared`](super::Rule::shared).
+/// server with [`Rule::shared`](super::Rule::shared); like every limiter it
+/// reads time from the `now` it is given, so the rule's clock drives its
+/// batch expiry and its retries.
 pub struct ClusterLimiter {
     flow: String,
     registry: Arc<dyn Registry>,
@@ -55,7 +56,6 @@ pub struct ClusterLimiter {
     timeout: Duration,
     retry_every: Duration,
     batch_ttl: Duration,
-    clock: Arc<dyn Clock>,
     fallback: TokenBucket,
     state: Mutex<State>,
 }
@@ -99,7 +99,6 @@ impl ClusterLimiter {
             timeout: Duration::from_millis(20),
             retry_every: Duration::from_secs(1),
             batch_ttl: Duration::from_secs(1),
-            clock: Arc::new(SystemClock),
             fallback: TokenBucket::new(share, (burst / servers).max(1)),
             state: Mutex::new(State {
                 client: None,
@@ -137,12 +136,6 @@ impl ClusterLimiter {
     /// (default 1 s), so a server cannot save up tokens for a burst.
     pub fn batch_ttl(mut self, t: Duration) -> Self {
         self.batch_ttl = t;
-        self
-    }
-
-    /// Read time from `clock` (tests pass a [`crate::time::ManualClock`]).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
         self
     }
 

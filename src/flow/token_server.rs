@@ -8,7 +8,7 @@
 //! published in the registry like any other:
 //!
 //! ```text
-//!   server A ─┐  "$minirpc.tokens" ("Arith", want 10)   ┌─────────────────────┐
+//!   server A ─┐  "TokenServer.Acquire" ("Arith", want 10)   ┌─────────────────────┐
 //!   server B ─┼──────────────────────────────────────►  │ TokenServer         │
 //!   server C ─┘  ◄─ (granted 10, retry after 0 ms)      │  "Arith": bucket    │
 //!                ◄─ (granted 0, retry after 40 ms)      │  100/s burst 20     │
@@ -34,8 +34,9 @@ use crate::time::{Clock, SystemClock};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// The call id a token server answers.
-pub const TOKEN_CALL_ID: &str = "$minirpc.tokens";
+/// The call id a token server answers (an ordinary call: ids starting
+/// `$minirpc.` are reserved for the built-in probe).
+pub const TOKEN_CALL_ID: &str = "TokenServer.Acquire";
 /// The service name a token server is published under in a registry.
 pub const TOKEN_SERVICE: &str = "minirpc.tokens";
 
