@@ -157,6 +157,22 @@ fn per_caller_keys_are_bounded_and_callers_past_the_bound_share_one_limiter() {
 }
 
 #[test]
+fn a_caller_name_too_long_to_keep_shares_the_overflow_limiter() {
+    // Without a bound on a key's length, max_keys names of a frame's size
+    // each would hold gigabytes.
+    let clock = ManualClock::new();
+    let keys = KeyedLimiters::new(
+        Arc::new(|| Arc::new(TokenBucket::new(1.0, 1)) as Arc<dyn RateLimiter>),
+        100,
+    );
+    let long = "x".repeat(minirpc::flow::MAX_KEY_BYTES + 1);
+    assert!(matches!(keys.get(&long, clock.now()), KeySlot::Overflow(_)));
+    assert_eq!(keys.len(), 0);
+    let longest = "x".repeat(minirpc::flow::MAX_KEY_BYTES);
+    assert!(matches!(keys.get(&longest, clock.now()), KeySlot::Own(_)));
+}
+
+#[test]
 fn rules_match_a_call_id_a_service_pattern_or_everything() {
     let r = Rule::token_bucket("Arith.*", 1.0, 1);
     assert!(r.matches("Arith.Multiply"));
@@ -208,4 +224,76 @@ fn a_rule_for_one_caller_leaves_the_others_alone() {
         flow.check("Report", Some("web")).unwrap();
         flow.check("Report", None).unwrap();
     }
+}
+
+// ---- the conformance checks (minirpc::testkit) ---------------------------------
+
+#[test]
+fn the_built_in_limiters_pass_the_conformance_checks() {
+    use minirpc::testkit::check_rate_limiter;
+    // A bucket of `limit` per `period` and a burst of a tenth of that.
+    check_rate_limiter(&|limit, period| {
+        let rate = f64::from(limit) / period.as_secs_f64();
+        Box::new(TokenBucket::new(rate, (limit / 10).max(1)))
+    });
+    check_rate_limiter(&|limit, period| Box::new(SlidingWindow::new(limit, period)));
+    check_rate_limiter(&|limit, period| Box::new(FixedWindow::new(limit, period)));
+}
+
+/// A limiter that allows everything: what the checks must catch.
+struct AllowAll;
+
+impl RateLimiter for AllowAll {
+    fn try_acquire(&self, _: Instant) -> minirpc::flow::Decision {
+        minirpc::flow::Decision::Allow
+    }
+    fn describe(&self) -> String {
+        "no limit".into()
+    }
+}
+
+/// A bucket that claims to be idle while it is empty.
+struct LyingIdle(TokenBucket);
+
+impl RateLimiter for LyingIdle {
+    fn try_acquire(&self, now: Instant) -> minirpc::flow::Decision {
+        self.0.try_acquire(now)
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn is_idle(&self, _: Instant) -> bool {
+        true
+    }
+}
+
+#[test]
+fn the_conformance_checks_catch_a_limiter_that_does_not_limit() {
+    let broken: Vec<&str> = minirpc::testkit::rate_limiter_failures(&|_, _| Box::new(AllowAll))
+        .iter()
+        .map(|f| f.property)
+        .collect();
+    assert_eq!(
+        broken,
+        vec![
+            "sustained demand gets the limit's rate within 10 %",
+            "no period passes more than twice the limit",
+            "a refusal's retry_after is honest",
+        ]
+    );
+}
+
+#[test]
+fn the_conformance_checks_catch_a_limiter_that_lies_about_being_idle() {
+    // A bucket that never refills (rate 0), claiming idleness when empty.
+    let broken: Vec<&str> = minirpc::testkit::rate_limiter_failures(&|limit, _| {
+        Box::new(LyingIdle(TokenBucket::new(0.0, limit)))
+    })
+    .iter()
+    .map(|f| f.property)
+    .collect();
+    assert!(
+        broken.contains(&"an idle limiter behaves as a new one"),
+        "{broken:?}"
+    );
 }

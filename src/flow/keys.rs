@@ -19,6 +19,10 @@
 //!              the shared overflow limiter ("other callers")
 //! ```
 //!
+//! A key longer than [`MAX_KEY_BYTES`] is never stored (it goes straight
+//! to the overflow limiter), so the keys' memory is bounded too, not only
+//! their number.
+//!
 //! Past the bound, new callers are not refused outright and do not get a
 //! fresh allowance each: they all share one overflow limiter, so inventing
 //! names buys an attacker nothing beyond what one caller gets, and costs
@@ -36,6 +40,10 @@ pub type MakeLimiter = Arc<dyn Fn() -> Arc<dyn RateLimiter> + Send + Sync>;
 
 /// How many per-caller limiters a [`KeyedLimiters`] keeps by default.
 pub const DEFAULT_MAX_KEYS: usize = 4096;
+/// The longest key given a limiter of its own; longer ones share the
+/// overflow limiter. With [`DEFAULT_MAX_KEYS`], the keys themselves hold
+/// at most 1 MiB.
+pub const MAX_KEY_BYTES: usize = 256;
 
 /// Limiters by key (a caller name), at most `max_keys` of them; keys past
 /// the bound share one overflow limiter.
@@ -80,6 +88,11 @@ impl KeyedLimiters {
     /// The limiter for `key` at `now`: its own, a new one, or (past the
     /// bound) the overflow limiter.
     pub fn get(&self, key: &str, now: Instant) -> KeySlot {
+        if key.len() > MAX_KEY_BYTES {
+            // A key is stored as long as it is: a long one would make the
+            // bound on keys no bound on memory.
+            return KeySlot::Overflow(Arc::clone(&self.overflow));
+        }
         let mut k = lock(&self.state);
         if let Some(l) = k.map.get(key) {
             return KeySlot::Own(Arc::clone(l));

@@ -43,7 +43,7 @@ mod window;
 pub use bucket::TokenBucket;
 pub use check::FlowControl;
 pub use cluster::{ClusterLimiter, ClusterMode};
-pub use keys::{KeySlot, KeyedLimiters, MakeLimiter, DEFAULT_MAX_KEYS};
+pub use keys::{KeySlot, KeyedLimiters, MakeLimiter, DEFAULT_MAX_KEYS, MAX_KEY_BYTES};
 pub use rule::{Rule, Scope};
 pub use token_server::{TokenServer, TOKEN_CALL_ID, TOKEN_SERVICE};
 pub use window::{FixedWindow, SlidingWindow};
