@@ -13,9 +13,9 @@
 
 mod common;
 
-use common::PATIENCE;
+use common::{Gate, PATIENCE};
 use minirpc::discovery::{Instance, MemoryRegistry, Registry};
-use minirpc::flow::{ClusterLimiter, ClusterMode, Rule, TokenServer, TOKEN_SERVICE};
+use minirpc::flow::{ClusterLimiter, ClusterMode, Rule, TokenServer, TOKEN_CALL_ID, TOKEN_SERVICE};
 use minirpc::time::ManualClock;
 use minirpc::{Client, Server, ServerHandle, Status};
 use std::sync::Arc;
@@ -192,4 +192,46 @@ fn a_server_with_no_token_server_registered_starts_in_fallback() {
     assert_eq!(ok, 1);
     assert_eq!(limiter.mode(), ClusterMode::Fallback);
     assert_eq!(limiter.fallbacks(), 1);
+}
+
+#[test]
+fn a_token_server_slower_than_the_timeout_counts_as_down() {
+    // A token server that does not answer until the test lets it: the ask
+    // must give up after the limiter's timeout, not wait for the answer.
+    let gate = Gate::new();
+    let g = Arc::clone(&gate);
+    let mut slow = Server::new();
+    slow.register(TOKEN_CALL_ID, move |(_flow, wanted): (String, u32)| {
+        g.wait(PATIENCE);
+        Ok((wanted, 0u64))
+    });
+    let mut slow = slow.serve("127.0.0.1:0").unwrap();
+    let registry = Arc::new(MemoryRegistry::new());
+    slow.publish(
+        &*registry,
+        &Instance::new(TOKEN_SERVICE, slow.local_addr()),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let clock = ManualClock::new();
+    let limiter = Arc::new(
+        ClusterLimiter::new(FLOW, registry as Arc<dyn Registry>, 30.0, 3, 3)
+            .timeout(Duration::from_millis(50)),
+    );
+    let mut server = Server::builder()
+        .rate_limit(Rule::shared("Arith.*", limiter.clone()).clock(clock))
+        .build();
+    server.register("Arith.Multiply", |(l, r): (i32, i32)| Ok(l * r));
+    let handle = server.serve("127.0.0.1:0").unwrap();
+    let client = Client::connect(handle.local_addr()).unwrap();
+    // The first call waits for the ask to time out, then passes on the
+    // local share (burst 1); the rest are refused locally, without asking.
+    assert_eq!(client.call::<_, i32>("Arith.Multiply", &(2, 3)).unwrap(), 6);
+    assert_eq!(limiter.mode(), ClusterMode::Fallback);
+    let refused = (0..5)
+        .filter(|_| client.call::<_, i32>("Arith.Multiply", &(2, 3)).is_err())
+        .count();
+    assert_eq!(refused, 5);
+    assert_eq!(limiter.fallbacks(), 1);
+    gate.open();
 }

@@ -31,6 +31,11 @@
 //!
 //! Every limiter reads time only from the `now` it is given, so tests drive
 //! it with a [`crate::time::ManualClock`] and never sleep.
+//!
+//! Imports: the limiters, keys, rules and the check use only `error`,
+//! `time` and `sync`, and the server imports them; the token server and
+//! the cluster limiter sit above `server` and `client` (they are a
+//! service and a caller of one), as `crate::cluster` does.
 
 mod bucket;
 mod check;
