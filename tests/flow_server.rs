@@ -190,3 +190,58 @@ fn a_limited_call_is_refused_before_it_takes_a_worker_or_a_queue_slot() {
     let st = server.stats();
     assert_eq!((st.rejected_busy, st.rejected_rate_limited), (1, 1));
 }
+
+// ---- the error metadata, byte by byte (docs/protocol.md §5) ----------------------
+
+#[test]
+fn an_errors_retry_after_travels_as_metadata_rounded_up_to_whole_ms() {
+    let mut out = Vec::new();
+    let e = RpcError::resource_exhausted("slow down")
+        .with_retry_after(std::time::Duration::from_micros(2_001));
+    protocol::error_response(&mut out, CodecId::Binary, 3, &e);
+    let r = ResponseHead::parse(&out[protocol::HEADER_LEN..]).unwrap();
+    assert_eq!(r.metadata, vec![(protocol::META_RETRY_AFTER_MS, "3")]);
+    assert!(r.result.is_empty());
+    let back = r.into_result().unwrap_err();
+    assert_eq!(
+        back.retry_after(),
+        Some(std::time::Duration::from_millis(3))
+    );
+    assert_eq!(back.message, "slow down");
+    // Never: u64::MAX on the wire, Duration::MAX back.
+    let mut out = Vec::new();
+    let never = RpcError::resource_exhausted("no").with_retry_after(std::time::Duration::MAX);
+    protocol::error_response(&mut out, CodecId::Binary, 3, &never);
+    let r = ResponseHead::parse(&out[protocol::HEADER_LEN..]).unwrap();
+    assert_eq!(
+        r.meta(protocol::META_RETRY_AFTER_MS),
+        Some("18446744073709551615")
+    );
+    assert_eq!(
+        r.into_result().unwrap_err().retry_after(),
+        Some(std::time::Duration::MAX)
+    );
+}
+
+#[test]
+fn an_error_without_metadata_is_the_old_layout_and_ok_never_reads_one() {
+    let mut out = Vec::new();
+    protocol::error_response(&mut out, CodecId::Binary, 3, &RpcError::internal("x"));
+    // status, message "x", and nothing after.
+    assert_eq!(&out[protocol::HEADER_LEN..], &[13, 0, 0, 0, 1, b'x']);
+    // An OK response's result may look like anything: it is never
+    // read as metadata.
+    let ok = [0u8, 0, 0, 0, 0, 0, 0, 0, 9];
+    let r = ResponseHead::parse(&ok).unwrap();
+    assert!(r.metadata.is_empty());
+    assert_eq!(r.result, &[0, 0, 0, 9]);
+}
+
+#[test]
+fn a_truncated_error_metadata_list_is_refused_naming_the_field() {
+    // Status 8, message "m", a count of 1, then a key length that runs
+    // past the end.
+    let body = [8u8, 0, 0, 0, 1, b'm', 0, 0, 0, 1, 0, 0, 0, 9, b'k'];
+    let e = ResponseHead::parse(&body).unwrap_err();
+    assert!(e.message.contains("error metadata key"), "{e}");
+}
