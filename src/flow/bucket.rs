@@ -8,12 +8,11 @@
 //! boundary where the count resets and twice the limit slips through.
 //!
 //! ```text
-//!   rate 2/s, burst 3            ▼ call   ✗ refused
-//!   tokens 3 ┤███ ▼▼▼
-//!          2 ┤               ▁▁▁▁▁▁▁▁
-//!          1 ┤        ▁▁▁▁▁▁█        ▁▁▁▁▁▁█ ...
-//!          0 ┤   ✗    ▼      ▼       ▼
-//!            └──0s──────0.5s─────1.0s─────1.5s──►
+//!   rate 10/s, burst 3; a caller sending as fast as it can (▼ allowed, ✗ refused)
+//!   tokens 3 ┤█
+//!          0 ┤ ▼▼▼✗✗✗✗▼✗✗✗✗▼✗✗✗✗▼ ...
+//!            └─0 s──────0.1────0.2────0.3 s──►
+//!   the burst at once, then one call per 100 ms, evenly spaced
 //! ```
 //!
 //! The state is two numbers (tokens and when they were counted), refilled
