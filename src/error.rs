@@ -118,6 +118,10 @@ pub struct RpcError {
     pub status: Status,
     /// What happened and, where it can, what to do about it.
     pub message: String,
+    /// When the server said to try again (a rate limit's refusal); it
+    /// travels as the `retry-after-ms` metadata of the error response
+    /// (`docs/protocol.md` §5). See [`RpcError::retry_after`].
+    retry_after: Option<std::time::Duration>,
 }
 
 impl RpcError {
@@ -126,7 +130,22 @@ impl RpcError {
         RpcError {
             status,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// This error, saying the caller may try again after `d` (a rate
+    /// limit's refusal). The server sends it as `retry-after-ms`.
+    pub fn with_retry_after(mut self, d: std::time::Duration) -> RpcError {
+        self.retry_after = Some(d);
+        self
+    }
+
+    /// How long the server asked the caller to wait before trying again,
+    /// if it said (a call refused by a rate limit does, see
+    /// [`crate::flow`]). `Duration::MAX` means "not with this limit".
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
     }
 
     /// Shorthand for [`Status::InvalidArgument`].

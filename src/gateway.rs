@@ -165,7 +165,18 @@ impl HttpHandler for Gateway {
         }
         match self.call(req) {
             Ok(result) => HttpResponse::json(200, result),
-            Err(e) => HttpResponse::json(http_status(e.status), error_body(&e)),
+            Err(e) => {
+                let reply = HttpResponse::json(http_status(e.status), error_body(&e));
+                // A rate limit's "when to retry" in HTTP's own words
+                // (RFC 9110 §10.2.3: whole seconds, rounded up).
+                match e.retry_after() {
+                    Some(d) if d != std::time::Duration::MAX => {
+                        let secs = d.as_millis().div_ceil(1000).max(1);
+                        reply.with_header("Retry-After", &secs.to_string())
+                    }
+                    _ => reply,
+                }
+            }
         }
     }
 }

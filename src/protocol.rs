@@ -68,7 +68,15 @@
 //!   | u8     | u32 len + UTF-8   | the rest, in `codec`; empty   |
 //!   |        | (empty when OK)   | unless status is 0 (OK)       |
 //!   +--------+-------------------+-------------------------------+
+//!
+//!   an error (status ≠ 0) may go on after its message:
+//!   | meta count u32 | key, value, ... (as in a request) |
 //! ```
+//!
+//! That trailing list is how a refusal says when to retry
+//! ([`META_RETRY_AFTER_MS`]). It is absent unless there is something to
+//! say, and a reader that ignores what follows an error's message (as
+//! older minirpc clients do) is unaffected.
 //!
 //! A response with request id 0 is about the connection, not a call (a bad
 //! magic number, too many connections, a frame that did not arrive in time);
@@ -107,8 +115,13 @@ pub const PING_CALL_ID: &str = "$minirpc.ping";
 /// it had not answered before the notice, so a client may send those
 /// requests again on a new connection.
 pub const IDLE_CLOSE_NOTICE: &str = "the server closed this idle connection";
-/// The most metadata pairs a request may carry.
+/// The most metadata pairs a request (or an error response) may carry.
 pub const MAX_METADATA: usize = 64;
+/// The metadata key of an error response that says how long the caller
+/// should wait before trying again, in whole milliseconds rounded up
+/// (decimal ASCII; `18446744073709551615`, `u64::MAX`, means never).
+/// A rate limit's refusal carries it (see [`crate::flow`]).
+pub const META_RETRY_AFTER_MS: &str = "retry-after-ms";
 
 /// What a frame is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,6 +296,9 @@ pub struct ResponseHead<'a> {
     pub status: Status,
     /// Empty when OK.
     pub message: &'a str,
+    /// An error's metadata, after its message (e.g. `retry-after-ms`);
+    /// always empty when OK.
+    pub metadata: Vec<(&'a str, &'a str)>,
     /// The encoded result (empty unless OK).
     pub result: &'a [u8],
 }
@@ -293,20 +309,53 @@ impl<'a> ResponseHead<'a> {
         let mut cur = Cursor { b: body, pos: 0 };
         let status = Status::from_code(cur.take(1, "status")?[0]);
         let message = cur.str("message")?;
+        let mut metadata = Vec::new();
+        if status != Status::Ok && cur.pos < body.len() {
+            let count = cur.u32("error metadata count")? as usize;
+            if count > MAX_METADATA {
+                return Err(RpcError::invalid_argument(format!(
+                    "error response carries {count} metadata pairs, over the limit of {MAX_METADATA}"
+                )));
+            }
+            for _ in 0..count {
+                let k = cur.str("error metadata key")?;
+                let v = cur.str("error metadata value")?;
+                metadata.push((k, v));
+            }
+        }
         Ok(ResponseHead {
             status,
             message,
+            metadata,
             result: &body[cur.pos..],
         })
     }
 
-    /// The result bytes, or the error this response carries.
+    /// The value of an error metadata key, if present.
+    pub fn meta(&self, key: &str) -> Option<&'a str> {
+        self.metadata
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// The result bytes, or the error this response carries (with its
+    /// [`RpcError::retry_after`] when the response says `retry-after-ms`).
     pub fn into_result(self) -> Result<&'a [u8], RpcError> {
         if self.status == Status::Ok {
-            Ok(self.result)
-        } else {
-            Err(RpcError::new(self.status, self.message))
+            return Ok(self.result);
         }
+        let mut e = RpcError::new(self.status, self.message);
+        if let Some(ms) = self
+            .meta(META_RETRY_AFTER_MS)
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            e = e.with_retry_after(match ms {
+                u64::MAX => std::time::Duration::MAX,
+                ms => std::time::Duration::from_millis(ms),
+            });
+        }
+        Err(e)
     }
 }
 
@@ -430,6 +479,13 @@ pub fn error_response(out: &mut Vec<u8>, codec: CodecId, request_id: u64, err: &
     };
     out.push(status.code());
     put_str(out, &err.message);
+    if let Some(d) = err.retry_after() {
+        // Whole milliseconds, rounded up: "0 ms" must never mean "too early".
+        let ms = u64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+        out.extend_from_slice(&1u32.to_be_bytes());
+        put_str(out, META_RETRY_AFTER_MS);
+        put_str(out, &ms.to_string());
+    }
     finish_frame(out, start);
 }
 

@@ -274,3 +274,29 @@ fn the_built_in_ping_and_wrong_methods_and_paths() {
         .unwrap();
     assert_eq!((r.status, error_of(&r).0.as_str()), (404, "NOT_FOUND"));
 }
+
+#[test]
+fn a_rate_limit_refuses_http_calls_as_it_refuses_rpc_calls() {
+    // One call per caller, and (practically) never another.
+    let rule = minirpc::flow::Rule::token_bucket("Multiply", 0.001, 1).per_caller();
+    let (p, _) = pair(Server::builder().rate_limit(rule));
+    let http = post(&p.http, "Multiply", b"[2,3]", &[("X-Caller", "web")]);
+    assert_eq!((http.status, http.text()), (200, "6".to_owned()));
+    let http = post(&p.http, "Multiply", b"[2,3]", &[("X-Caller", "web")]);
+    assert_eq!(http.status, 429, "{}", http.text());
+    let (status, message) = error_of(&http);
+    assert_eq!(status, "RESOURCE_EXHAUSTED");
+    assert!(message.contains("rate limit \"Multiply"), "{message}");
+    assert!(message.contains("caller \"web\""), "{message}");
+    let retry: u64 = (http.headers.iter())
+        .find(|(n, _)| n.eq_ignore_ascii_case("retry-after"))
+        .unwrap_or_else(|| panic!("no Retry-After header: {:?}", http.headers))
+        .1
+        .parse()
+        .unwrap();
+    assert!(retry >= 1, "Retry-After is in whole seconds, rounded up");
+    // The limit is per caller: another caller over HTTP is untouched.
+    let http = post(&p.http, "Multiply", b"[2,3]", &[("X-Caller", "other")]);
+    assert_eq!(http.status, 200, "{}", http.text());
+    assert_eq!(p.rpc.stats().rejected_rate_limited, 1);
+}

@@ -286,3 +286,36 @@ fn python_client_reads_a_sealed_error_and_a_sealed_json_answer() {
     };
     assert_prints(&f, "42");
 }
+
+#[test]
+fn python_client_reads_a_rate_limit_refusal_that_carries_metadata() {
+    // An error response may go on after its message with a metadata list
+    // (`retry-after-ms`, docs/protocol.md §5); a client written before that
+    // existed reads the status and message and ignores the rest.
+    let clock = minirpc::time::ManualClock::new();
+    let mut server = Server::builder()
+        .rate_limit(minirpc::flow::Rule::token_bucket("Multiply", 1.0, 1).clock(clock))
+        .build();
+    server.register("Multiply", |(l, r): (i32, i32)| Ok(l * r));
+    let server = server.serve("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let test = "python_client_reads_a_rate_limit_refusal_that_carries_metadata";
+    let Some(first) = run_script(test, &server, &[]) else {
+        return;
+    };
+    assert_prints(&first, "200");
+    let second = run_script(test, &server, &[]).expect("python3 ran a moment ago");
+    assert_eq!(
+        second.status.code(),
+        Some(1),
+        "a refusal is a server error (exit 1), not a protocol error (exit 3).\nstderr:\n{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains(
+            "RESOURCE_EXHAUSTED (status 8): rate limit \"Multiply: 1/s burst 1\" exceeded for calls without a caller id; retry after 1000 ms"
+        ),
+        "stderr:\n{}",
+        second.stderr
+    );
+    assert_eq!(server.stats().rejected_rate_limited, 1);
+}

@@ -741,6 +741,61 @@ fn a_connection_left_idle() -> Case {
     }
 }
 
+fn a_call_over_a_rate_limit() -> Case {
+    // `Big` for the caller "noisy": one call, then none (the clock stands
+    // still). The second call is the one the row is about.
+    let gate = Gate::new();
+    let (tx, _rx) = mpsc::channel();
+    let rule = minirpc::flow::Rule::token_bucket("Big", 100.0, 1)
+        .per_caller()
+        .clock(minirpc::time::ManualClock::new());
+    let server = serve(Server::builder().rate_limit(rule), &gate, tx);
+    let mut stream = raw_connect(server.local_addr());
+    let call = |id: u64| {
+        let mut out = Vec::new();
+        let start = protocol::begin_request(
+            &mut out,
+            FrameKind::Request,
+            minirpc::CodecId::Binary,
+            id,
+            "Big",
+            0,
+            &[(protocol::META_CALLER, "noisy")],
+        );
+        out.extend_from_slice(&3u32.to_be_bytes());
+        protocol::finish_frame(&mut out, start);
+        out
+    };
+    send(&mut stream, &call(6));
+    assert_eq!(read_response(&mut stream).status, Status::Ok);
+    send(&mut stream, &call(7));
+    let (header, body) = read_frame(&mut stream);
+    let head = protocol::ResponseHead::parse(&body).expect("a well-formed error response");
+    // The row's last sentence: the error metadata carries retry-after-ms,
+    // and its number is the one in the message.
+    let ms = head
+        .meta(protocol::META_RETRY_AFTER_MS)
+        .expect("a rate limit's refusal carries retry-after-ms");
+    assert!(
+        head.message.contains(&format!("retry after {ms} ms")),
+        "{:?} does not say retry-after-ms {ms}",
+        head.message
+    );
+    let answer = Some(RawResponse {
+        header,
+        status: head.status,
+        message: head.message.to_owned(),
+        result: head.result.to_vec(),
+    });
+    Case {
+        stream,
+        request_id: 7,
+        answer,
+        _server: server,
+        _others: Vec::new(),
+    }
+}
+
 fn the_handler_returned_an_error() -> Case {
     answer_to(&request_frame(7, "Fail", &[]), 7)
 }
@@ -784,6 +839,7 @@ const CASES: &[(&str, RunCase)] = &[
     ("Unknown call id", unknown_call_id),
     ("Arguments that do not decode", arguments_that_do_not_decode),
     ("The call's deadline passed", deadline_passed_in_the_queue),
+    ("A call over a rate limit", a_call_over_a_rate_limit),
     ("The worker queue is full", the_queue_is_full),
     (
         "A request from a connection that already has",

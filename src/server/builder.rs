@@ -53,6 +53,7 @@ pub struct ServerBuilder {
     pub(crate) limits: Limits,
     pub(crate) allowed_types: Vec<String>,
     pub(crate) tracer: Option<Tracer>,
+    pub(crate) rate_limits: Vec<crate::flow::Rule>,
 }
 
 impl Default for ServerBuilder {
@@ -75,6 +76,7 @@ impl Default for ServerBuilder {
             limits: Limits::default(),
             allowed_types: Vec::new(),
             tracer: None,
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -209,6 +211,15 @@ impl ServerBuilder {
     /// Report each step of every call to `tracer` (see [`crate::trace`]).
     pub fn trace(mut self, tracer: Tracer) -> Self {
         self.tracer = Some(tracer);
+        self
+    }
+    /// Add a rate limit (原理 › 流量控制): calls matching `rule` over its
+    /// limit are refused with `RESOURCE_EXHAUSTED` and a `retry-after-ms`,
+    /// on the connection's reader, before they take a worker or a queue
+    /// slot. Rules are checked in the order added. Default: none. See
+    /// [`crate::flow`].
+    pub fn rate_limit(mut self, rule: crate::flow::Rule) -> Self {
+        self.rate_limits.push(rule);
         self
     }
     /// A server with these settings and an empty call table.

@@ -11,6 +11,7 @@
 //!
 //! ```text
 //!   frame ─► codec known? ─► envelope parses? ─► call id in the table?
+//!        ─► within its rate limits (crate::flow)?
 //!        ─► proven short? run here (inline) ─────────────────────────┐
 //!        ─► within in-flight and byte limits? ─► queue for a worker ─┤
 //!                                                                    ▼
@@ -124,6 +125,19 @@ pub(crate) fn dispatch(
     trace::emit(tracer, Side::Server, 4, None, || {
         format!("found \"{}\" in the call table (call_id_map)", head.call_id)
     });
+    // ---- flow control (原理 › 流量控制): before any worker or queue slot ----
+    if let Err(e) = inner
+        .flow
+        .check(head.call_id, head.meta(protocol::META_CALLER))
+    {
+        inner
+            .stats
+            .rejected_rate_limited
+            .fetch_add(1, Ordering::Relaxed);
+        reject(e, codec);
+        return None;
+    }
+    // ---- end of flow control ----
     let deadline = match head.timeout_ms {
         0 => Deadline::NEVER,
         ms => Deadline::from_instant(received, Duration::from_millis(ms.into())),

@@ -44,6 +44,9 @@ pub struct ServerStats {
     /// Calls the client cancelled (with a cancel frame) before their answer
     /// left: dropped from the queue, or run but not answered.
     pub cancelled: u64,
+    /// Requests refused by a rate limit ([`ServerBuilder::rate_limit`]),
+    /// before they were queued. Also counted in `calls_failed`.
+    pub rejected_rate_limited: u64,
     /// Connections open right now.
     pub connections: usize,
 }
@@ -55,6 +58,7 @@ pub(crate) struct StatCounters {
     pub(crate) rejected_busy: AtomicU64,
     pub(crate) oneway_failed: AtomicU64,
     pub(crate) cancelled: AtomicU64,
+    pub(crate) rejected_rate_limited: AtomicU64,
 }
 
 /// Everything the server's threads share.
@@ -77,6 +81,8 @@ pub(crate) struct Inner {
     /// Bytes of requests queued or running, all connections together.
     pub(crate) queued_bytes: AtomicUsize,
     pub(crate) stats: StatCounters,
+    /// The rate limits and their state (see [`crate::flow`]).
+    pub(crate) flow: crate::flow::FlowControl,
     /// The zero of the server's clock for times kept in atomics.
     pub(crate) epoch: Instant,
 }
@@ -130,6 +136,7 @@ impl Server {
             methods.push(Arc::clone(&m));
             table.insert(id, m);
         }
+        let flow = crate::flow::FlowControl::new(&self.config.rate_limits);
         let inner = Arc::new(Inner {
             whitelist: Arc::new(whitelist),
             table,
@@ -143,6 +150,7 @@ impl Server {
             active_connections: AtomicUsize::new(0),
             queued_bytes: AtomicUsize::new(0),
             stats: StatCounters::default(),
+            flow,
             epoch: Instant::now(),
         });
         let acceptor = {
@@ -199,6 +207,7 @@ impl ServerHandle {
             rejected_busy: s.rejected_busy.load(Ordering::Relaxed),
             oneway_failed: s.oneway_failed.load(Ordering::Relaxed),
             cancelled: s.cancelled.load(Ordering::Relaxed),
+            rejected_rate_limited: s.rejected_rate_limited.load(Ordering::Relaxed),
             connections: self.inner.live_connections.load(Ordering::SeqCst),
         }
     }

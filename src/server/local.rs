@@ -115,6 +115,12 @@ impl LocalCaller {
                 ),
             ));
         };
+        // The same flow-control rules as a call read from a frame
+        // (原理 › 流量控制), checked before any worker or queue slot.
+        if let Err(e) = inner.flow.check(call.call_id, call.caller) {
+            (inner.stats.rejected_rate_limited).fetch_add(1, Ordering::Relaxed);
+            return refuse(e);
+        }
         let max = inner.config.max_frame_bytes;
         if call.args.len() > max {
             return refuse(RpcError::resource_exhausted(format!(

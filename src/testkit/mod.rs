@@ -18,11 +18,14 @@
 //! |---|---|---|
 //! | [`check_registry`] | [`Registry`](crate::discovery::Registry) | `docs/07-discovery.md` |
 //! | [`check_balancer`] | [`Balancer`](crate::balance::Balancer) | `docs/08-load-balancing.md` |
+//! | [`check_rate_limiter`] | [`RateLimiter`](crate::flow::RateLimiter) | `docs/10-flow-control.md` |
 
 pub mod balancer;
+pub mod limiter;
 pub mod registry;
 
 pub use balancer::{balancer_failures, check_balancer, BalancerKind};
+pub use limiter::{check_rate_limiter, rate_limiter_failures, MakeRateLimiter};
 pub use registry::{check_registry, registry_failures, Failure, Time};
 
 /// Run one property's check, turning an `Err` or a panic inside it into a
