@@ -224,6 +224,14 @@ fn a_rule_for_one_caller_leaves_the_others_alone() {
         flow.check("Report", Some("web")).unwrap();
         flow.check("Report", None).unwrap();
     }
+    assert_eq!(
+        flow.report(),
+        vec![(
+            "Report for caller 'batch': 1 per 1s (sliding window)".to_owned(),
+            1
+        )],
+        "the report counts each rule's refusals"
+    );
 }
 
 // ---- the conformance checks (minirpc::testkit) ---------------------------------

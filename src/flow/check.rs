@@ -22,6 +22,7 @@ use super::keys::{KeySlot, KeyedLimiters};
 use super::rule::{Rule, Scope};
 use super::{ceil_ms, Decision, RateLimiter};
 use crate::error::RpcError;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +38,8 @@ struct Active {
     rule: Rule,
     description: String,
     limiters: Limiters,
+    /// Calls this rule has refused, for the management center.
+    rejected: AtomicU64,
 }
 
 enum Limiters {
@@ -58,6 +61,7 @@ impl FlowControl {
                     }
                     _ => Limiters::One((r.make)()),
                 },
+                rejected: AtomicU64::new(0),
             })
             .collect();
         FlowControl { rules }
@@ -66,6 +70,14 @@ impl FlowControl {
     /// Whether there are no rules (then [`check`](Self::check) allows everything).
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// Each rule in words, with how many calls it has refused so far (what
+    /// the admin page's "rate limits" table shows).
+    pub fn report(&self) -> Vec<(String, u64)> {
+        (self.rules.iter())
+            .map(|a| (a.description.clone(), a.rejected.load(Ordering::Relaxed)))
+            .collect()
     }
 
     /// Decide one call to `call_id` from `caller` (the caller's name, as the
@@ -91,6 +103,7 @@ impl FlowControl {
                 },
             };
             if let Decision::Deny { retry_after } = limiter.try_acquire(now) {
+                a.rejected.fetch_add(1, Ordering::Relaxed);
                 return Err(refusal(&a.description, caller, overflow, retry_after));
             }
         }
