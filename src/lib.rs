@@ -72,5 +72,5 @@ pub mod whitelist;
 pub use client::{Client, ClientBuilder, Pending};
 pub use codec::{CodecId, Decode, Encode, Limits};
 pub use error::{RpcError, Status};
-pub use server::{CallContext, Server, ServerBuilder, ServerHandle, ServerStats};
+pub use server::{CallContext, Server, ServerBuilder, ServerControl, ServerHandle, ServerStats};
 pub use whitelist::Whitelist;

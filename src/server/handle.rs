@@ -10,6 +10,7 @@
 use super::acceptor::accept_loop;
 use super::builder::ServerBuilder;
 use super::connection::Conn;
+use super::control::ServerControl;
 use super::relief::relief_loop;
 use super::table::{Method, Server};
 use crate::discovery::{Instance, Registration, Registry};
@@ -161,7 +162,7 @@ impl Server {
             local_addr,
             inner,
             threads: Some((acceptor, relief)),
-            registrations: Vec::new(),
+            registrations: Arc::default(),
         })
     }
 }
@@ -172,8 +173,9 @@ pub struct ServerHandle {
     inner: Arc<Inner>,
     /// The acceptor and the relief thread, until shutdown joins them.
     threads: Option<(JoinHandle<()>, JoinHandle<()>)>,
-    /// Where this server is published (see [`ServerHandle::publish`]).
-    registrations: Vec<Registration>,
+    /// Where this server is published (see [`ServerHandle::publish`]);
+    /// shared with [`ServerControl`]s, which may change its weight.
+    pub(crate) registrations: Arc<Mutex<Vec<Registration>>>,
 }
 
 impl ServerHandle {
@@ -185,15 +187,17 @@ impl ServerHandle {
 
     /// A snapshot of the server's counters.
     pub fn stats(&self) -> ServerStats {
-        let s = &self.inner.stats;
-        ServerStats {
-            calls_ok: s.calls_ok.load(Ordering::Relaxed),
-            calls_failed: s.calls_failed.load(Ordering::Relaxed),
-            rejected_busy: s.rejected_busy.load(Ordering::Relaxed),
-            oneway_failed: s.oneway_failed.load(Ordering::Relaxed),
-            cancelled: s.cancelled.load(Ordering::Relaxed),
-            connections: self.inner.live_connections.load(Ordering::SeqCst),
-        }
+        ServerStats::of(&self.inner)
+    }
+
+    /// A shareable handle for a management center: this server's counters
+    /// and the weight it is published with (see [`ServerControl`]).
+    pub fn control(&self) -> ServerControl {
+        ServerControl::new(self)
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
     }
 
     /// Publish this server in `registry` as `instance` (whose address is
@@ -208,7 +212,7 @@ impl ServerHandle {
         ttl: Duration,
     ) -> Result<(), RpcError> {
         let r = registry.register(instance, ttl)?;
-        self.registrations.push(r);
+        lock(&self.registrations).push(r);
         Ok(())
     }
 
@@ -229,7 +233,8 @@ impl ServerHandle {
 
     fn stop(&mut self) {
         // Consumers first learn we are leaving, while we still serve them.
-        for r in self.registrations.drain(..) {
+        let published = std::mem::take(&mut *lock(&self.registrations));
+        for r in published {
             let _ = r.deregister();
         }
         let Some((acceptor, relief)) = self.threads.take() else {
@@ -294,5 +299,19 @@ impl ServerHandle {
 impl Drop for ServerHandle {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+impl ServerStats {
+    pub(crate) fn of(inner: &Inner) -> ServerStats {
+        let s = &inner.stats;
+        ServerStats {
+            calls_ok: s.calls_ok.load(Ordering::Relaxed),
+            calls_failed: s.calls_failed.load(Ordering::Relaxed),
+            rejected_busy: s.rejected_busy.load(Ordering::Relaxed),
+            oneway_failed: s.oneway_failed.load(Ordering::Relaxed),
+            cancelled: s.cancelled.load(Ordering::Relaxed),
+            connections: inner.live_connections.load(Ordering::SeqCst),
+        }
     }
 }

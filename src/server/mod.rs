@@ -48,6 +48,7 @@ mod acceptor;
 mod builder;
 mod connection;
 mod context;
+mod control;
 mod dispatch;
 mod handle;
 mod outbox;
@@ -56,5 +57,6 @@ mod table;
 
 pub use builder::ServerBuilder;
 pub use context::CallContext;
+pub use control::ServerControl;
 pub use handle::{ServerHandle, ServerStats};
 pub use table::{Handler, Server};
