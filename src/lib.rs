@@ -35,6 +35,7 @@
 //! | [`protocol`] | 网络传输, 原理 › 建立通信 | a fixed header that states the body's length |
 //! | [`transport`] | 网络传输 (组件: Channel) | buffered reads, batched writes, every syscall counts |
 //! | [`http`] | RPC与HTTP; 原理 › 服务发现 (the etcd gateway) | HTTP/1.1 is text until the body, and every line is a claim to check |
+//! | [`gateway`] | RPC与HTTP ("HTTP is a special RPC") | the same call table over HTTP/1.1 + JSON: the call id moves into the URL |
 //! | [`checksum`] | 网络传输 | TCP checks each hop; only the two ends can check the whole path |
 //! | [`pool`] | 组件 › RPC Processor | a bounded queue says "busy" instead of growing |
 //! | [`sync`] | — | a panic elsewhere must not poison the server's locks |
@@ -56,6 +57,7 @@ pub mod cluster;
 pub mod codec;
 pub mod discovery;
 pub mod error;
+pub mod gateway;
 pub mod http;
 pub mod json;
 pub mod pool;

@@ -37,12 +37,22 @@
 pub mod base64;
 mod chunked;
 mod client;
+mod connection;
 mod input;
+mod reply;
+mod request;
 mod response;
+mod router;
+mod server;
 mod url;
 
 pub use chunked::ChunkedReader;
 pub use client::{Closer, HttpClient, HttpSettings, Response, Stream};
+pub use connection::HttpConnection;
 pub use input::{Input, Source};
+pub use reply::HttpResponse;
+pub use request::{HttpLimits, HttpRequest, Next, Refusal, RequestReader};
 pub use response::{Framing, Head, MAX_HEADERS, MAX_LINE};
+pub use router::Router;
+pub use server::{HttpHandler, HttpServer, HttpServerHandle, HttpStats};
 pub use url::Url;

@@ -185,6 +185,13 @@ impl ServerHandle {
         self.local_addr
     }
 
+    /// The running call table, for another front door in this process
+    /// (the HTTP gateway, `crate::gateway`): its calls share this server's
+    /// queue, limits and workers.
+    pub fn local_caller(&self) -> super::LocalCaller {
+        super::LocalCaller::new(Arc::clone(&self.inner))
+    }
+
     /// A snapshot of the server's counters.
     pub fn stats(&self) -> ServerStats {
         ServerStats::of(&self.inner)

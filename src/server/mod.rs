@@ -38,6 +38,7 @@
 //! | `builder.rs` | [`ServerBuilder`]: every setting, what it bounds, its default |
 //! | `context.rs` | [`CallContext`]: what a handler knows of its call |
 //! | `handle.rs` | `serve`, [`ServerHandle`], [`ServerStats`], shutdown |
+//! | `local.rs` | [`LocalCaller`]: the call table for another front door (the HTTP gateway) |
 //! | `acceptor.rs` | accepting connections up to `max_connections`; the slot guard |
 //! | `connection.rs` | one connection's reader: deadlines, backpressure, the reading role |
 //! | `dispatch.rs` | steps 3–6: look up, admit within limits, run, answer |
@@ -51,6 +52,7 @@ mod context;
 mod control;
 mod dispatch;
 mod handle;
+mod local;
 mod outbox;
 mod relief;
 mod table;
@@ -59,4 +61,5 @@ pub use builder::ServerBuilder;
 pub use context::CallContext;
 pub use control::ServerControl;
 pub use handle::{ServerHandle, ServerStats};
+pub use local::{LocalCall, LocalCaller};
 pub use table::{Handler, Server};
