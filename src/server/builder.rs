@@ -53,6 +53,7 @@ pub struct ServerBuilder {
     pub(crate) limits: Limits,
     pub(crate) allowed_types: Vec<String>,
     pub(crate) tracer: Option<Tracer>,
+    pub(crate) describe: bool,
 }
 
 impl Default for ServerBuilder {
@@ -75,6 +76,7 @@ impl Default for ServerBuilder {
             limits: Limits::default(),
             allowed_types: Vec::new(),
             tracer: None,
+            describe: true,
         }
     }
 }
@@ -211,6 +213,15 @@ impl ServerBuilder {
         self.tracer = Some(tracer);
         self
     }
+    /// Answer the built-in `$minirpc.describe` call with the call table
+    /// (each call id, its types, whether it is idempotent; see
+    /// `docs/protocol.md`). `false` makes it `UNIMPLEMENTED` like any unknown
+    /// call id, for a server that would rather not list its methods.
+    /// Default true.
+    pub fn describe(mut self, on: bool) -> Self {
+        self.describe = on;
+        self
+    }
     /// A server with these settings and an empty call table.
     pub fn build(mut self) -> Server {
         // An outbox must hold at least one whole response.
@@ -221,6 +232,7 @@ impl ServerBuilder {
             config: self,
             table: HashMap::new(),
             declared_types: DeclaredTypes::new(),
+            signatures: HashMap::new(),
         }
     }
 }

@@ -16,7 +16,8 @@
 //!        └─ GET ─► ServerControl::stats()      (the server's own counters)
 //! ```
 
-use super::handle::{Inner, ServerHandle, ServerStats};
+use super::handle::{metrics_of, Inner, ServerHandle, ServerStats};
+use crate::metrics::MetricsSnapshot;
 use crate::discovery::{Instance, Registration};
 use crate::error::{RpcError, Status};
 use crate::sync::lock;
@@ -52,6 +53,11 @@ impl ServerControl {
     /// A snapshot of the server's counters (as [`ServerHandle::stats`]).
     pub fn stats(&self) -> ServerStats {
         ServerStats::of(&self.inner)
+    }
+
+    /// Every method's counters (as [`ServerHandle::metrics`]).
+    pub fn metrics(&self) -> MetricsSnapshot {
+        metrics_of(&self.inner)
     }
 
     /// The instances this server is published as, one per registry.

@@ -11,10 +11,12 @@ use super::acceptor::accept_loop;
 use super::builder::ServerBuilder;
 use super::connection::Conn;
 use super::control::ServerControl;
+use super::describe::Signature;
 use super::relief::relief_loop;
 use super::table::{Method, Server};
 use crate::discovery::{Instance, Registration, Registry};
 use crate::error::RpcError;
+use crate::metrics::{MethodMetrics, MetricsSnapshot};
 use crate::pool::ThreadPool;
 use crate::sync::lock;
 use crate::trace::{self, Side};
@@ -78,6 +80,9 @@ pub(crate) struct Inner {
     /// Bytes of requests queued or running, all connections together.
     pub(crate) queued_bytes: AtomicUsize,
     pub(crate) stats: StatCounters,
+    /// Calls to call ids not in the table (or unreadable), in one bucket so
+    /// invented names cannot grow memory.
+    pub(crate) unknown_calls: MethodMetrics,
     /// The zero of the server's clock for times kept in atomics.
     pub(crate) epoch: Instant,
 }
@@ -126,8 +131,12 @@ impl Server {
         let mut methods = Vec::new();
         let mut ids: Vec<_> = self.table.into_iter().collect();
         ids.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut signatures = self.signatures;
         for (id, handler) in ids {
-            let m = Arc::new(Method::new(handler, methods.len()));
+            let signature = signatures
+                .remove(&id)
+                .unwrap_or_else(|| Signature::untyped(&id));
+            let m = Arc::new(Method::new(handler, methods.len()).described(signature));
             methods.push(Arc::clone(&m));
             table.insert(id, m);
         }
@@ -144,6 +153,7 @@ impl Server {
             active_connections: AtomicUsize::new(0),
             queued_bytes: AtomicUsize::new(0),
             stats: StatCounters::default(),
+            unknown_calls: MethodMetrics::new(),
             epoch: Instant::now(),
         });
         let acceptor = {
@@ -205,6 +215,13 @@ impl ServerHandle {
 
     pub(crate) fn inner(&self) -> &Arc<Inner> {
         &self.inner
+    }
+
+    /// Every method's counters: calls, errors by status, in flight, bytes
+    /// and latency (see [`crate::metrics`]). One entry per method of the
+    /// call table, sorted by call id, called or not.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        metrics_of(&self.inner)
     }
 
     /// Publish this server in `registry` as `instance` (whose address is
@@ -320,5 +337,15 @@ impl ServerStats {
             cancelled: s.cancelled.load(Ordering::Relaxed),
             connections: inner.live_connections.load(Ordering::SeqCst),
         }
+    }
+}
+
+/// Every method's counters (see [`ServerHandle::metrics`]).
+pub(crate) fn metrics_of(inner: &Inner) -> MetricsSnapshot {
+    MetricsSnapshot {
+        methods: (inner.methods.iter())
+            .map(|m| m.metrics.snapshot(&m.signature.call_id))
+            .collect(),
+        unknown: inner.unknown_calls.snapshot("(unknown)"),
     }
 }
