@@ -43,6 +43,7 @@
 //! | [`error`] | 远程过程调用带来的新问题 | every failure is a status plus a message |
 //! | [`trace`] | 本地调用VS远程调用 | watch the article's steps happen in a real call |
 //! | [`metrics`] | 框架 › 对比 (管理中心); 特点 › 优点 (monitoring) | count on the hot path with a few atomic adds, compute percentiles on the cold path |
+//! | [`admin`] | 框架 › 对比 (管理中心) | a management center adds no mechanism: it shows what the registry, the probes and the metrics already know |
 //! | [`cli`] | 框架 › 对比 (管理中心) | a tool that knows only the wire can list and call any server's methods |
 //! | [`testkit`] | — (coursework) | your own implementation of a minirpc trait passes the same checks as ours |
 //!
@@ -52,6 +53,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod balance;
 pub mod checksum;
 pub mod cli;

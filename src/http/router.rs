@@ -44,7 +44,7 @@ impl Router {
     /// The same, for a handler already shared.
     pub fn mount_arc(mut self, prefix: &str, handler: Arc<dyn HttpHandler>) -> Router {
         self.routes.push((prefix.to_owned(), handler));
-        self.routes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.routes.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
         self
     }
 

@@ -17,9 +17,9 @@
 //! ```
 
 use super::handle::{metrics_of, Inner, ServerHandle, ServerStats};
-use crate::metrics::MetricsSnapshot;
 use crate::discovery::{Instance, Registration};
 use crate::error::{RpcError, Status};
+use crate::metrics::MetricsSnapshot;
 use crate::sync::lock;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
