@@ -43,6 +43,9 @@
 //! | [`time`] | 远程过程调用带来的新问题 | a timeout becomes one deadline, once; a huge one means none |
 //! | [`error`] | 远程过程调用带来的新问题 | every failure is a status plus a message |
 //! | [`trace`] | 本地调用VS远程调用 | watch the article's steps happen in a real call |
+//! | [`metrics`] | 框架 › 对比 (管理中心); 特点 › 优点 (monitoring) | count on the hot path with a few atomic adds, compute percentiles on the cold path |
+//! | [`admin`] | 框架 › 对比 (管理中心) | a management center adds no mechanism: it shows what the registry, the probes and the metrics already know |
+//! | [`cli`] | 框架 › 对比 (管理中心) | a tool that knows only the wire can list and call any server's methods |
 //! | [`testkit`] | — (coursework) | your own implementation of a minirpc trait passes the same checks as ours |
 //!
 //! The docs in `docs/` have one chapter per article section; start at
@@ -51,8 +54,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod balance;
 pub mod checksum;
+pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod codec;
@@ -62,6 +67,7 @@ pub mod flow;
 pub mod gateway;
 pub mod http;
 pub mod json;
+pub mod metrics;
 pub mod pool;
 pub mod protocol;
 pub mod server;
@@ -76,5 +82,5 @@ pub mod whitelist;
 pub use client::{Client, ClientBuilder, Pending};
 pub use codec::{CodecId, Decode, Encode, Limits};
 pub use error::{RpcError, Status};
-pub use server::{CallContext, Server, ServerBuilder, ServerHandle, ServerStats};
+pub use server::{CallContext, Server, ServerBuilder, ServerControl, ServerHandle, ServerStats};
 pub use whitelist::Whitelist;

@@ -11,9 +11,11 @@ use super::heartbeat::Heartbeat;
 use super::Client;
 use crate::codec::{CodecId, Limits};
 use crate::error::RpcError;
+use crate::metrics::ClientMetrics;
 use crate::protocol;
 use crate::trace::Tracer;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings for a [`Client`]. Every field has a documented default.
@@ -32,6 +34,8 @@ pub struct ClientBuilder {
     pub(super) reconnect_max: Duration,
     pub(super) checksums: bool,
     pub(super) tracer: Option<Tracer>,
+    /// The client's counters (a fresh set for each client: see `Client::open`).
+    pub(super) metrics: Arc<ClientMetrics>,
 }
 
 impl Default for ClientBuilder {
@@ -53,6 +57,7 @@ impl Default for ClientBuilder {
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(5),
             tracer: None,
+            metrics: Arc::default(),
         }
     }
 }

@@ -81,6 +81,7 @@ pub use pending::Pending;
 
 use crate::codec::{self, CodecId, Decode, Encode, JsonCx, Limits};
 use crate::error::RpcError;
+use crate::metrics::{ClientMetrics, MetricsSnapshot};
 use crate::protocol::{self, Frame, ResponseHead};
 use crate::time::Deadline;
 use crate::trace::{self, Side};
@@ -131,7 +132,9 @@ impl Client {
     }
 
     /// The first connection, made now with the full connect timeout.
-    fn open(addrs: Vec<SocketAddr>, config: ClientBuilder) -> Result<Client, RpcError> {
+    fn open(addrs: Vec<SocketAddr>, mut config: ClientBuilder) -> Result<Client, RpcError> {
+        // Each client counts its own calls, even if built from a shared builder.
+        config.metrics = Arc::new(ClientMetrics::new());
         let callbacks = Arc::new(CallbackPool::new());
         let (min, max) = (config.reconnect_min, config.reconnect_max);
         let mut backoff = Backoff::new(min, max, Backoff::random_seed(), Instant::now());
@@ -187,18 +190,28 @@ impl Client {
         // processed nothing it had not answered by then: a call caught by
         // that notice is sent once more, on a new connection, within the
         // same deadline.
+        let probe = config.metrics.begin(call_id);
         let mut resent = false;
         let frame = loop {
-            let conn = self.connection(deadline)?;
+            let conn = match self.connection(deadline) {
+                Ok(c) => c,
+                Err(e) => break Err(e),
+            };
             match conn.start(call_id, args, deadline, config, Mode::Blocking) {
                 Err(e) if !resent && never_processed(&e) => resent = true,
-                started => break started?.1,
+                started => break started.map(|s| s.1),
             }
         };
-        let frame =
-            frame.ok_or_else(|| RpcError::internal("blocking call ended without a response"))?;
+        let frame = frame.and_then(|f| {
+            f.ok_or_else(|| RpcError::internal("blocking call ended without a response"))
+        });
         // Client step 5: decode the result (or surface the server's error).
-        let value = decode_response(&frame, config.limits)?;
+        let value = frame
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|f| decode_response(f, config.limits));
+        probe.finish(frame.as_ref().ok(), &value);
+        let value = value?;
         trace::emit(&config.tracer, Side::Client, 5, None, || {
             format!("decoded the result as {}", std::any::type_name::<R>())
         });
@@ -224,13 +237,14 @@ impl Client {
     {
         let config = &self.shared.config;
         let deadline = Deadline::after(timeout);
+        let probe = config.metrics.begin(call_id);
         let conn = match self.connection(deadline) {
             Ok(c) => c,
-            Err(e) => return Pending::failed(e, config.limits),
+            Err(e) => return Pending::failed(e, config.limits, probe),
         };
         match conn.start(call_id, args, deadline, config, Mode::Future) {
-            Ok((id, _)) => Pending::in_flight(conn, id, config.limits),
-            Err(e) => Pending::failed(e, config.limits),
+            Ok((id, _)) => Pending::in_flight(conn, id, config.limits, probe),
+            Err(e) => Pending::failed(e, config.limits, probe),
         }
     }
 
@@ -266,8 +280,14 @@ impl Client {
         let config = &self.shared.config;
         let limits = config.limits;
         let deadline = Deadline::after(timeout);
+        let probe = config.metrics.begin(call_id);
         let raw: RawCallback = Box::new(move |frame: Result<Frame, RpcError>| {
-            f(frame.and_then(|fr| decode_response(&fr, limits)))
+            let value = frame
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|fr| decode_response(fr, limits));
+            probe.finish(frame.as_ref().ok(), &value);
+            f(value)
         });
         match self.connection(deadline) {
             // `start` guarantees the callback runs once, even if sending fails.
@@ -301,9 +321,20 @@ impl Client {
     {
         let config = &self.shared.config;
         let deadline = Deadline::after(config.call_timeout);
-        let conn = self.connection(deadline)?;
-        conn.start(call_id, args, deadline, config, Mode::Oneway)
-            .map(|_| ())
+        let probe = config.metrics.begin(call_id);
+        let sent = self
+            .connection(deadline)
+            .and_then(|conn| conn.start(call_id, args, deadline, config, Mode::Oneway))
+            .map(|_| ());
+        probe.finish(None, &sent);
+        sent
+    }
+
+    /// This client's counters, one entry per call id it has called: calls,
+    /// errors by status, in flight, bytes and latency, as the caller sees
+    /// them (see [`crate::metrics`]; a oneway call counts `OK` once sent).
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.shared.config.metrics.snapshot()
     }
 
     /// Entries in the pending table: calls sent and not yet answered, timed

@@ -18,6 +18,7 @@
 use super::conn::Connection;
 use crate::codec::{Decode, Limits};
 use crate::error::{RpcError, Status};
+use crate::metrics::CallProbe;
 use crate::protocol::Frame;
 use crate::sync::lock;
 use crate::time::Deadline;
@@ -40,6 +41,8 @@ use std::time::Duration;
 pub struct Pending<R> {
     state: Inner,
     limits: Limits,
+    /// Times the call for the client's metrics, until its result is taken.
+    probe: Option<CallProbe>,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -53,18 +56,26 @@ enum Inner {
 }
 
 impl<R: Decode> Pending<R> {
-    pub(crate) fn in_flight(conn: Arc<Connection>, id: u64, limits: Limits) -> Pending<R> {
+    pub(crate) fn in_flight(
+        conn: Arc<Connection>,
+        id: u64,
+        limits: Limits,
+        probe: CallProbe,
+    ) -> Pending<R> {
         Pending {
             state: Inner::InFlight { conn, id },
             limits,
+            probe: Some(probe),
             _result: PhantomData,
         }
     }
 
-    pub(crate) fn failed(err: RpcError, limits: Limits) -> Pending<R> {
+    pub(crate) fn failed(err: RpcError, limits: Limits, probe: CallProbe) -> Pending<R> {
+        probe.finish::<()>(None, &Err(err.clone()));
         Pending {
             state: Inner::Done(Some(err)),
             limits,
+            probe: None,
             _result: PhantomData,
         }
     }
@@ -111,7 +122,12 @@ impl<R: Decode> Pending<R> {
             }
         };
         self.state = Inner::Done(None);
-        Some(frame.and_then(|f| super::decode_response(&f, self.limits)))
+        let value = (frame.as_ref().map_err(Clone::clone))
+            .and_then(|f| super::decode_response(f, self.limits));
+        if let Some(probe) = self.probe.take() {
+            probe.finish(frame.as_ref().ok(), &value);
+        }
+        Some(value)
     }
 }
 

@@ -66,6 +66,7 @@ pub(super) fn encode<A: Encode + ?Sized>(
     if config.checksums {
         protocol::seal(&mut frame, start);
     }
+    config.metrics.sent(call_id, frame.len() - start);
     trace::emit(
         &config.tracer,
         Side::Client,

@@ -42,7 +42,7 @@
 //! subscription removes itself from the registry at once.
 
 use super::{Instance, Lease, Publisher, Registration, Registry, Snapshot, Subscription};
-use crate::error::RpcError;
+use crate::error::{RpcError, Status};
 use crate::sync::lock;
 use crate::time::{Clock, SystemClock};
 use std::collections::BTreeMap;
@@ -410,6 +410,24 @@ impl Lease for MemoryLease {
                 st.publish_changes(&[e.instance]);
             }
         }
+        Ok(())
+    }
+
+    fn update(&mut self, instance: &Instance) -> Result<(), RpcError> {
+        let gone = || {
+            RpcError::new(
+                Status::NotFound,
+                "this registration is no longer in the registry (it expired or was replaced); register the instance again",
+            )
+        };
+        let shared = self.shared.upgrade().ok_or_else(gone)?;
+        let mut st = shared.lock();
+        shared.expire(&mut st);
+        match st.entries.get_mut(&self.key) {
+            Some(e) if e.lease == self.lease && !self.revoked => e.instance = instance.clone(),
+            _ => return Err(gone()),
+        }
+        st.publish_changes(std::slice::from_ref(instance));
         Ok(())
     }
 }

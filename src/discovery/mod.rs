@@ -27,7 +27,7 @@ pub mod memory;
 pub use health::{Event, Health, HealthConfig, HealthState, HealthTracker};
 pub use memory::MemoryRegistry;
 
-use crate::error::RpcError;
+use crate::error::{RpcError, Status};
 use crate::sync::lock;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -162,6 +162,19 @@ pub trait Registry: Send + Sync {
 pub trait Lease: Send {
     /// Remove the instance now. Called once, by [`Registration`].
     fn revoke(&mut self) -> Result<(), RpcError>;
+
+    /// Publish `instance` in place of the one this lease keeps listed (same
+    /// service, group, version and address; a new weight or metadata), so
+    /// consumers see the change without the instance ever leaving the list.
+    /// A registry that cannot do that says so; the caller can still
+    /// deregister and register again.
+    fn update(&mut self, instance: &Instance) -> Result<(), RpcError> {
+        let _ = instance;
+        Err(RpcError::new(
+            Status::Unimplemented,
+            "this registry cannot change a published instance in place; deregister it and register the new one",
+        ))
+    }
 }
 
 /// A live registration: the instance stays published while this is held.
@@ -191,6 +204,35 @@ impl Registration {
             Some(mut l) => l.revoke(),
             None => Ok(()),
         }
+    }
+
+    /// Publish a changed copy of the instance (its weight or metadata) under
+    /// the same lease, for example to take it out of rotation with weight 0
+    /// (the management center's "disable" action, 原理 › 管理中心). The
+    /// instance's identity — service, group, version and address — cannot
+    /// change: that would be a different instance.
+    pub fn update(&mut self, change: impl FnOnce(&mut Instance)) -> Result<(), RpcError> {
+        let mut next = self.instance.clone();
+        change(&mut next);
+        if (&next.service, &next.group, &next.version, next.addr)
+            != (
+                &self.instance.service,
+                &self.instance.group,
+                &self.instance.version,
+                self.instance.addr,
+            )
+        {
+            return Err(RpcError::new(
+                Status::InvalidArgument,
+                "Registration::update may change an instance's weight and metadata only; register a new instance to change its service, group, version or address",
+            ));
+        }
+        let Some(lease) = self.lease.as_mut() else {
+            return Ok(());
+        };
+        lease.update(&next)?;
+        self.instance = next;
+        Ok(())
     }
 
     /// Stop renewing without removing the instance: what a provider that

@@ -54,6 +54,7 @@ pub struct ServerBuilder {
     pub(crate) allowed_types: Vec<String>,
     pub(crate) tracer: Option<Tracer>,
     pub(crate) rate_limits: Vec<crate::flow::Rule>,
+    pub(crate) describe: bool,
 }
 
 impl Default for ServerBuilder {
@@ -77,6 +78,7 @@ impl Default for ServerBuilder {
             allowed_types: Vec::new(),
             tracer: None,
             rate_limits: Vec::new(),
+            describe: true,
         }
     }
 }
@@ -222,6 +224,16 @@ impl ServerBuilder {
         self.rate_limits.push(rule);
         self
     }
+
+    /// Answer the built-in `$minirpc.describe` call with the call table
+    /// (each call id, its types, whether it is idempotent; see
+    /// `docs/protocol.md`). `false` makes it `UNIMPLEMENTED` like any unknown
+    /// call id, for a server that would rather not list its methods.
+    /// Default true.
+    pub fn describe(mut self, on: bool) -> Self {
+        self.describe = on;
+        self
+    }
     /// A server with these settings and an empty call table.
     pub fn build(mut self) -> Server {
         // An outbox must hold at least one whole response.
@@ -232,6 +244,7 @@ impl ServerBuilder {
             config: self,
             table: HashMap::new(),
             declared_types: DeclaredTypes::new(),
+            signatures: HashMap::new(),
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct CallContext {
     pub(crate) call_id: String,
     pub(crate) request_id: u64,
     pub(crate) deadline: Deadline,
+    /// When the request was read (where the server's latency clock starts).
+    pub(crate) received: Instant,
     pub(crate) caller: Option<String>,
     pub(crate) peer: SocketAddr,
     pub(crate) codec: CodecId,

@@ -21,6 +21,7 @@
 
 use super::connection::Conn;
 use super::context::CallContext;
+use super::describe;
 use super::handle::Inner;
 use super::table::Method;
 use crate::codec::CodecId;
@@ -56,6 +57,7 @@ pub(crate) fn dispatch(
     frame: protocol::Frame,
 ) -> Option<InlineCall> {
     let received = Instant::now();
+    let frame_bytes = HEADER_LEN + frame.header.body_len as usize;
     let id = frame.header.request_id;
     let oneway = frame.header.kind == FrameKind::Oneway;
     let tracer = &inner.config.tracer;
@@ -72,11 +74,15 @@ pub(crate) fn dispatch(
             ),
             CodecId::Binary,
         );
+        inner
+            .unknown_calls
+            .refused(frame_bytes, Status::Unimplemented);
         return None;
     };
     let head = match RequestHead::parse(&frame.body) {
         Ok(h) => h,
         Err(e) => {
+            inner.unknown_calls.refused(frame_bytes, e.status);
             reject(e, codec);
             return None;
         }
@@ -102,6 +108,12 @@ pub(crate) fn dispatch(
         }
         return None;
     }
+    if head.call_id == describe::DESCRIBE_CALL_ID && inner.config.describe {
+        if !oneway {
+            describe::answer(inner, conn, codec, id);
+        }
+        return None;
+    }
     // The call id is resolved before a single argument byte is decoded.
     let Some(method) = inner.table.get(head.call_id) else {
         trace::emit(tracer, Side::Server, 4, None, || {
@@ -120,8 +132,12 @@ pub(crate) fn dispatch(
             ),
             codec,
         );
+        inner
+            .unknown_calls
+            .refused(frame_bytes, Status::Unimplemented);
         return None;
     };
+    method.metrics.add_bytes_in(frame_bytes);
     trace::emit(tracer, Side::Server, 4, None, || {
         format!("found \"{}\" in the call table (call_id_map)", head.call_id)
     });
@@ -146,6 +162,7 @@ pub(crate) fn dispatch(
         call_id: head.call_id.to_owned(),
         request_id: id,
         deadline,
+        received,
         caller: head.meta(protocol::META_CALLER).map(str::to_owned),
         peer: conn.peer,
         codec,
@@ -172,11 +189,13 @@ pub(crate) fn dispatch(
         Ok(c) => c,
         Err(e) => {
             inner.stats.rejected_busy.fetch_add(1, Ordering::Relaxed);
+            method.metrics.count(e.status);
             reject(e, codec);
             return None;
         }
     };
     ctx.cancelled = (!oneway).then(|| charge.track_cancel());
+    let index = method.index;
     let job_inner = Arc::clone(inner);
     let job_conn = Arc::clone(conn);
     let job = Box::new(move || {
@@ -212,6 +231,9 @@ pub(crate) fn dispatch(
     if inner.pool.try_execute_tagged(conn.id, job).is_err() {
         // The refused job (and the charge inside it) is dropped here.
         inner.stats.rejected_busy.fetch_add(1, Ordering::Relaxed);
+        inner.methods[index]
+            .metrics
+            .count(Status::ResourceExhausted);
         let queued = inner.pool.queued();
         reject(
             RpcError::resource_exhausted(format!(
@@ -350,6 +372,7 @@ pub(crate) fn run_call(
     args: &[u8],
     oneway: bool,
 ) -> Option<Vec<u8>> {
+    method.metrics.enter();
     let mut out = Vec::with_capacity(64);
     let result = if ctx.deadline.has_passed() {
         // The caller has already given up: running the handler would be
@@ -366,12 +389,22 @@ pub(crate) fn run_call(
         Ok(()) => inner.stats.calls_ok.fetch_add(1, Ordering::Relaxed),
         Err(_) => inner.stats.calls_failed.fetch_add(1, Ordering::Relaxed),
     };
+    let answered = |out: &[u8], status| {
+        method.metrics.add_bytes_out(out.len());
+        method.metrics.finish(status, ctx.received.elapsed());
+        method.metrics.leave();
+    };
     if oneway {
+        answered(
+            &[],
+            result.as_ref().map_or_else(|e| e.status, |_| Status::Ok),
+        );
         if result.is_err() {
             inner.stats.oneway_failed.fetch_add(1, Ordering::Relaxed);
         }
         return None;
     }
+    let status = result.as_ref().map_or_else(|e| e.status, |_| Status::Ok);
     if let Err(e) = result {
         out.clear();
         protocol::error_response(&mut out, ctx.codec, ctx.request_id, &e);
@@ -379,6 +412,7 @@ pub(crate) fn run_call(
     if ctx.sealed {
         protocol::seal(&mut out, 0);
     }
+    answered(&out, status);
     ctx.trace(6, Some(&out), || {
         format!(
             "sending the {}-byte response frame (request id {})",

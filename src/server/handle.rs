@@ -10,10 +10,13 @@
 use super::acceptor::accept_loop;
 use super::builder::ServerBuilder;
 use super::connection::Conn;
+use super::control::ServerControl;
+use super::describe::Signature;
 use super::relief::relief_loop;
 use super::table::{Method, Server};
 use crate::discovery::{Instance, Registration, Registry};
 use crate::error::RpcError;
+use crate::metrics::{MethodMetrics, MetricsSnapshot};
 use crate::pool::ThreadPool;
 use crate::sync::lock;
 use crate::trace::{self, Side};
@@ -83,6 +86,9 @@ pub(crate) struct Inner {
     pub(crate) stats: StatCounters,
     /// The rate limits and their state (see [`crate::flow`]).
     pub(crate) flow: crate::flow::FlowControl,
+    /// Calls to call ids not in the table (or unreadable), in one bucket so
+    /// invented names cannot grow memory.
+    pub(crate) unknown_calls: MethodMetrics,
     /// The zero of the server's clock for times kept in atomics.
     pub(crate) epoch: Instant,
 }
@@ -131,8 +137,12 @@ impl Server {
         let mut methods = Vec::new();
         let mut ids: Vec<_> = self.table.into_iter().collect();
         ids.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut signatures = self.signatures;
         for (id, handler) in ids {
-            let m = Arc::new(Method::new(handler, methods.len()));
+            let signature = signatures
+                .remove(&id)
+                .unwrap_or_else(|| Signature::untyped(&id));
+            let m = Arc::new(Method::new(handler, methods.len()).described(signature));
             methods.push(Arc::clone(&m));
             table.insert(id, m);
         }
@@ -151,6 +161,7 @@ impl Server {
             queued_bytes: AtomicUsize::new(0),
             stats: StatCounters::default(),
             flow,
+            unknown_calls: MethodMetrics::new(),
             epoch: Instant::now(),
         });
         let acceptor = {
@@ -169,7 +180,7 @@ impl Server {
             local_addr,
             inner,
             threads: Some((acceptor, relief)),
-            registrations: Vec::new(),
+            registrations: Arc::default(),
         })
     }
 }
@@ -180,8 +191,9 @@ pub struct ServerHandle {
     inner: Arc<Inner>,
     /// The acceptor and the relief thread, until shutdown joins them.
     threads: Option<(JoinHandle<()>, JoinHandle<()>)>,
-    /// Where this server is published (see [`ServerHandle::publish`]).
-    registrations: Vec<Registration>,
+    /// Where this server is published (see [`ServerHandle::publish`]);
+    /// shared with [`ServerControl`]s, which may change its weight.
+    pub(crate) registrations: Arc<Mutex<Vec<Registration>>>,
 }
 
 impl ServerHandle {
@@ -200,16 +212,24 @@ impl ServerHandle {
 
     /// A snapshot of the server's counters.
     pub fn stats(&self) -> ServerStats {
-        let s = &self.inner.stats;
-        ServerStats {
-            calls_ok: s.calls_ok.load(Ordering::Relaxed),
-            calls_failed: s.calls_failed.load(Ordering::Relaxed),
-            rejected_busy: s.rejected_busy.load(Ordering::Relaxed),
-            oneway_failed: s.oneway_failed.load(Ordering::Relaxed),
-            cancelled: s.cancelled.load(Ordering::Relaxed),
-            rejected_rate_limited: s.rejected_rate_limited.load(Ordering::Relaxed),
-            connections: self.inner.live_connections.load(Ordering::SeqCst),
-        }
+        ServerStats::of(&self.inner)
+    }
+
+    /// A shareable handle for a management center: this server's counters
+    /// and the weight it is published with (see [`ServerControl`]).
+    pub fn control(&self) -> ServerControl {
+        ServerControl::new(self)
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    /// Every method's counters: calls, errors by status, in flight, bytes
+    /// and latency (see [`crate::metrics`]). One entry per method of the
+    /// call table, sorted by call id, called or not.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        metrics_of(&self.inner)
     }
 
     /// Publish this server in `registry` as `instance` (whose address is
@@ -224,7 +244,7 @@ impl ServerHandle {
         ttl: Duration,
     ) -> Result<(), RpcError> {
         let r = registry.register(instance, ttl)?;
-        self.registrations.push(r);
+        lock(&self.registrations).push(r);
         Ok(())
     }
 
@@ -245,7 +265,8 @@ impl ServerHandle {
 
     fn stop(&mut self) {
         // Consumers first learn we are leaving, while we still serve them.
-        for r in self.registrations.drain(..) {
+        let published = std::mem::take(&mut *lock(&self.registrations));
+        for r in published {
             let _ = r.deregister();
         }
         let Some((acceptor, relief)) = self.threads.take() else {
@@ -310,5 +331,30 @@ impl ServerHandle {
 impl Drop for ServerHandle {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+impl ServerStats {
+    pub(crate) fn of(inner: &Inner) -> ServerStats {
+        let s = &inner.stats;
+        ServerStats {
+            calls_ok: s.calls_ok.load(Ordering::Relaxed),
+            calls_failed: s.calls_failed.load(Ordering::Relaxed),
+            rejected_busy: s.rejected_busy.load(Ordering::Relaxed),
+            oneway_failed: s.oneway_failed.load(Ordering::Relaxed),
+            cancelled: s.cancelled.load(Ordering::Relaxed),
+            rejected_rate_limited: s.rejected_rate_limited.load(Ordering::Relaxed),
+            connections: inner.live_connections.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// Every method's counters (see [`ServerHandle::metrics`]).
+pub(crate) fn metrics_of(inner: &Inner) -> MetricsSnapshot {
+    MetricsSnapshot {
+        methods: (inner.methods.iter())
+            .map(|m| m.metrics.snapshot(&m.signature.call_id))
+            .collect(),
+        unknown: inner.unknown_calls.snapshot("(unknown)"),
     }
 }

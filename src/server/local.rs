@@ -25,7 +25,7 @@ use crate::time::Deadline;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::context::CallContext;
 
@@ -141,8 +141,10 @@ impl LocalCaller {
                 inner.config.max_queued_bytes
             )));
         }
-        let deadline = Deadline::after(call.timeout);
+        let received = Instant::now();
+        let deadline = Deadline::from_instant(received, call.timeout);
         let ctx = CallContext {
+            received,
             call_id: call.call_id.to_owned(),
             request_id: 0,
             deadline,

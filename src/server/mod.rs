@@ -42,6 +42,7 @@
 //! | `acceptor.rs` | accepting connections up to `max_connections`; the slot guard |
 //! | `connection.rs` | one connection's reader: deadlines, backpressure, the reading role |
 //! | `dispatch.rs` | steps 3–6: look up, admit within limits, run, answer |
+//! | `describe.rs` | the built-in `$minirpc.describe`: the call table describing itself |
 //! | `outbox.rs` | responses out without a worker ever waiting on a socket |
 //! | `relief.rs` | a new reader when an inline call blocks its connection |
 
@@ -49,6 +50,8 @@ mod acceptor;
 mod builder;
 mod connection;
 mod context;
+mod control;
+mod describe;
 mod dispatch;
 mod handle;
 mod local;
@@ -58,6 +61,8 @@ mod table;
 
 pub use builder::ServerBuilder;
 pub use context::CallContext;
+pub use control::ServerControl;
+pub use describe::{MethodDescription, DESCRIBE_CALL_ID};
 pub use handle::{ServerHandle, ServerStats};
 pub use local::{LocalCall, LocalCaller};
 pub use table::{Handler, Server};

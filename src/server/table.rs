@@ -10,8 +10,10 @@
 
 use super::builder::ServerBuilder;
 use super::context::CallContext;
+use super::describe::Signature;
 use crate::codec::{self, DeclaredTypes, Decode, Encode, JsonCx};
 use crate::error::RpcError;
+use crate::metrics::MethodMetrics;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -42,6 +44,8 @@ pub struct Server {
     pub(crate) table: HashMap<String, Arc<Handler>>,
     /// Record types named by registered methods' arguments.
     pub(crate) declared_types: DeclaredTypes,
+    /// What `$minirpc.describe` reports of each method.
+    pub(crate) signatures: HashMap<String, Signature>,
 }
 
 impl Default for Server {
@@ -127,7 +131,28 @@ impl Server {
         // Layer 1 of the deserialization whitelist: the record types this
         // method's arguments declare.
         A::declared_types(&mut self.declared_types);
-        self.register_handler(call_id, Arc::new(handler))
+        self.register_handler(call_id, Arc::new(handler));
+        let idempotent = self.signatures.get(call_id).is_some_and(|s| s.idempotent);
+        let signature = Signature {
+            idempotent,
+            ..Signature::typed::<A, R>(call_id)
+        };
+        self.signatures.insert(call_id.to_owned(), signature);
+        self
+    }
+
+    /// Declare these call ids idempotent: running one twice does no more
+    /// than running it once, so a client may retry it after a failure.
+    /// `$minirpc.describe` reports it (this server never retries anything
+    /// itself). Ids not registered yet are remembered for when they are.
+    pub fn idempotent(&mut self, call_ids: &[&str]) -> &mut Server {
+        for id in call_ids {
+            self.signatures
+                .entry((*id).to_owned())
+                .or_insert_with(|| Signature::untyped(id))
+                .idempotent = true;
+        }
+        self
     }
 
     /// Add an untyped handler to the call table (see [`Handler`]).
@@ -144,6 +169,9 @@ impl Server {
         if self.table.insert(call_id.to_owned(), handler).is_some() {
             panic!("call id \"{call_id}\" is registered twice; each call id names one function");
         }
+        self.signatures
+            .entry(call_id.to_owned())
+            .or_insert_with(|| Signature::untyped(call_id));
         self
     }
 
@@ -201,6 +229,11 @@ pub(crate) struct Method {
     /// How often it was sent back to the pool: each time, it must prove
     /// itself over a 4× longer streak before it may run inline again.
     demotions: AtomicU32,
+    /// Its call id and types, for `$minirpc.describe` and the metrics.
+    pub(crate) signature: Signature,
+    /// Its counters (see [`crate::metrics`]): found with the method, so
+    /// counting a call costs no lookup.
+    pub(crate) metrics: MethodMetrics,
 }
 
 /// Fast calls in a row before a method runs inline.
@@ -214,7 +247,14 @@ impl Method {
             inline: AtomicBool::new(false),
             fast_streak: AtomicU32::new(0),
             demotions: AtomicU32::new(0),
+            signature: Signature::untyped(""),
+            metrics: MethodMetrics::new(),
         }
+    }
+
+    /// This method, with what registration learned of it.
+    pub(crate) fn described(self, signature: Signature) -> Method {
+        Method { signature, ..self }
     }
 
     /// Learn from one call that took `took` and succeeded (`ok`) or not.

@@ -19,8 +19,9 @@
 //! not a provider lost for good.
 
 use super::gateway::Gateway;
+use super::value;
 use super::worker::{Stop, Worker};
-use crate::discovery::Lease;
+use crate::discovery::{Instance, Lease};
 use crate::error::RpcError;
 use crate::sync::lock;
 use crate::time::Deadline;
@@ -30,6 +31,10 @@ use std::time::Duration;
 /// The [`Lease`] behind an etcd [`Registration`](crate::discovery::Registration).
 pub struct EtcdLease {
     gw: Gateway,
+    key: String,
+    /// The value written under the key; shared with the keepalive thread,
+    /// which writes it again if the lease must be granted anew.
+    value: Arc<Mutex<String>>,
     /// The lease now in use; `None` while it must be granted again.
     current: Arc<Mutex<Option<i64>>>,
     keepalive: Option<Worker>,
@@ -39,7 +44,7 @@ pub struct EtcdLease {
 struct Keeper {
     gw: Gateway,
     key: String,
-    value: String,
+    value: Arc<Mutex<String>>,
     ttl: i64,
     current: Arc<Mutex<Option<i64>>>,
     failing: bool,
@@ -63,10 +68,11 @@ impl EtcdLease {
             return Err(e);
         }
         let current = Arc::new(Mutex::new(Some(id)));
+        let value = Arc::new(Mutex::new(value));
         let mut keeper = Keeper {
             gw: gw.clone(),
-            key,
-            value,
+            key: key.clone(),
+            value: Arc::clone(&value),
             ttl: granted.max(1),
             current: Arc::clone(&current),
             failing: false,
@@ -78,6 +84,8 @@ impl EtcdLease {
         });
         Ok(EtcdLease {
             gw,
+            key,
+            value,
             current,
             keepalive: Some(keepalive),
         })
@@ -94,6 +102,18 @@ impl Lease for EtcdLease {
             Some(id) => self.gw.revoke(id),
             None => Ok(()),
         }
+    }
+
+    fn update(&mut self, instance: &Instance) -> Result<(), RpcError> {
+        let encoded = value::encode(instance);
+        // Under the value's lock, so the keepalive thread cannot write the
+        // old value after us when it registers again.
+        let mut v = lock(&self.value);
+        if let Some(id) = *lock(&self.current) {
+            self.gw.put(&self.key, encoded.as_bytes(), id)?;
+        }
+        *v = encoded;
+        Ok(())
     }
 }
 
@@ -134,7 +154,8 @@ impl Keeper {
             *lock(&self.current) = None;
         }
         let (new, _) = self.gw.grant(self.ttl)?;
-        if let Err(e) = self.gw.put(&self.key, self.value.as_bytes(), new) {
+        let value = lock(&self.value);
+        if let Err(e) = self.gw.put(&self.key, value.as_bytes(), new) {
             let _ = self.gw.revoke(new);
             return Err(e);
         }
