@@ -10,7 +10,7 @@
 use super::acceptor::accept_loop;
 use super::builder::ServerBuilder;
 use super::connection::Conn;
-use super::describe::Signature;
+use super::describe::{MethodDescription, Signature};
 use super::relief::relief_loop;
 use super::table::{Method, Server};
 use crate::discovery::{Instance, Registration, Registry};
@@ -216,6 +216,12 @@ impl ServerHandle {
                 .collect(),
             unknown: self.inner.unknown_calls.snapshot("(unknown)"),
         }
+    }
+
+    /// The call table as `$minirpc.describe` reports it (whether or not
+    /// the call is turned on: this is the owner asking, not a peer).
+    pub fn describe(&self) -> Vec<MethodDescription> {
+        super::describe::describe(&self.inner)
     }
 
     /// Publish this server in `registry` as `instance` (whose address is
