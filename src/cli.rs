@@ -12,7 +12,7 @@
 //! built-in `$minirpc.describe` what there is to call.
 //!
 //! ```text
-//!  call 127.0.0.1:7000 Multiply '[10,20]'
+//!  call HOST:PORT Multiply '[10,20]'
 //!    ─► frame: codec 1 (JSON), call id "Multiply", arguments b"[10,20]"
 //!    ◄─ frame: status 0, result b"200"  ─► prints 200, exit 0
 //!    ◄─ frame: status 12, a message     ─► prints UNIMPLEMENTED (12): ..., exit 1
@@ -42,7 +42,8 @@ built-in $minirpc.describe). --trace prints every frame, field by field.
 --timeout is the call's deadline in milliseconds (default 5000).
 Exit status: 0 on success, 1 if the call failed, 2 on bad usage.
 
-example: call 127.0.0.1:7000 Multiply '[10,20]'";
+example: call HOST:PORT Multiply '[10,20]'
+(start a server to try it on: cargo run --example multiply -- server)";
 
 /// What one command line asks for.
 #[derive(Debug, PartialEq)]
@@ -309,21 +310,32 @@ mod tests {
 
     #[test]
     fn command_lines_parse_or_say_what_is_wrong() {
-        let c = parse_args(&args(&["--timeout", "250", "h:1", "Multiply", "[10,20]"])).unwrap();
+        let c = parse_args(&args(&[
+            "--timeout",
+            "250",
+            "somewhere",
+            "Multiply",
+            "[10,20]",
+        ]))
+        .unwrap();
         assert_eq!(c.call, Some(("Multiply".into(), "[10,20]".into())));
         assert_eq!(c.timeout, Duration::from_millis(250));
-        let l = parse_args(&args(&["h:1", "--list", "--trace"])).unwrap();
+        let l = parse_args(&args(&["somewhere", "--list", "--trace"])).unwrap();
         assert_eq!((l.call, l.trace), (None, true));
         assert_eq!(
-            parse_args(&args(&["h:1", "Ping"])).unwrap().call.unwrap().1,
+            parse_args(&args(&["somewhere", "Ping"]))
+                .unwrap()
+                .call
+                .unwrap()
+                .1,
             "null"
         );
         for bad in [
             &[][..],
-            &["h:1"],
-            &["--timeout", "x", "h:1", "M"],
+            &["somewhere"],
+            &["--timeout", "x", "somewhere", "M"],
             &["--bogus"],
-            &["h:1", "M", "1", "2"],
+            &["somewhere", "M", "1", "2"],
         ] {
             assert!(!parse_args(&args(bad)).unwrap_err().is_empty(), "{bad:?}");
         }
@@ -332,14 +344,17 @@ mod tests {
     #[test]
     fn bad_usage_prints_help_and_exits_2() {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        assert_eq!(run(&args(&["h:1"]), &mut out, &mut err), 2);
+        assert_eq!(run(&args(&["somewhere"]), &mut out, &mut err), 2);
         let err = String::from_utf8(err).unwrap();
         assert!(
             err.contains("missing CALL_ID") && err.contains("usage: call"),
             "{err}"
         );
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        assert_eq!(run(&args(&["h:1", "M", "[1,"]), &mut out, &mut err), 2);
+        assert_eq!(
+            run(&args(&["somewhere", "M", "[1,"]), &mut out, &mut err),
+            2
+        );
         assert!(String::from_utf8(err).unwrap().contains("not JSON"));
     }
 }

@@ -108,6 +108,8 @@ fn describe_turned_off_is_unimplemented_like_any_unknown_call_id() {
         .unwrap_err();
     assert_eq!(e.status, Status::Unimplemented, "{e}");
     assert!(e.message.contains(DESCRIBE_CALL_ID), "{e}");
+    // Its owner can still ask, in the process.
+    assert_eq!(handle.describe(), expected());
     // The server goes on serving.
     assert_eq!(client.call::<_, i32>("Multiply", &(10, 20)), Ok(200));
 }

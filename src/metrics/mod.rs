@@ -93,6 +93,15 @@ impl MethodMetrics {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// A call that was in flight ended with `status` after `took`, its
+    /// answer `bytes_out` long (0 for a oneway call): the server's one
+    /// hook after the handler.
+    pub(crate) fn answered(&self, status: Status, took: Duration, bytes_out: usize) {
+        self.add_bytes_out(bytes_out);
+        self.finish(status, took);
+        self.leave();
+    }
+
     /// Count one call that ended with `status` after `took`.
     pub(crate) fn finish(&self, status: Status, took: Duration) {
         self.count(status);

@@ -389,22 +389,14 @@ pub(crate) fn run_call(
         Ok(()) => inner.stats.calls_ok.fetch_add(1, Ordering::Relaxed),
         Err(_) => inner.stats.calls_failed.fetch_add(1, Ordering::Relaxed),
     };
-    let answered = |out: &[u8], status| {
-        method.metrics.add_bytes_out(out.len());
-        method.metrics.finish(status, ctx.received.elapsed());
-        method.metrics.leave();
-    };
+    let status = result.as_ref().map_or_else(|e| e.status, |_| Status::Ok);
     if oneway {
-        answered(
-            &[],
-            result.as_ref().map_or_else(|e| e.status, |_| Status::Ok),
-        );
+        method.metrics.answered(status, ctx.received.elapsed(), 0);
         if result.is_err() {
             inner.stats.oneway_failed.fetch_add(1, Ordering::Relaxed);
         }
         return None;
     }
-    let status = result.as_ref().map_or_else(|e| e.status, |_| Status::Ok);
     if let Err(e) = result {
         out.clear();
         protocol::error_response(&mut out, ctx.codec, ctx.request_id, &e);
@@ -412,7 +404,9 @@ pub(crate) fn run_call(
     if ctx.sealed {
         protocol::seal(&mut out, 0);
     }
-    answered(&out, status);
+    method
+        .metrics
+        .answered(status, ctx.received.elapsed(), out.len());
     ctx.trace(6, Some(&out), || {
         format!(
             "sending the {}-byte response frame (request id {})",

@@ -11,7 +11,7 @@ use super::acceptor::accept_loop;
 use super::builder::ServerBuilder;
 use super::connection::Conn;
 use super::control::ServerControl;
-use super::describe::Signature;
+use super::describe::{MethodDescription, Signature};
 use super::relief::relief_loop;
 use super::table::{Method, Server};
 use crate::discovery::{Instance, Registration, Registry};
@@ -230,6 +230,12 @@ impl ServerHandle {
     /// call table, sorted by call id, called or not.
     pub fn metrics(&self) -> MetricsSnapshot {
         metrics_of(&self.inner)
+    }
+
+    /// The call table as `$minirpc.describe` reports it (whether or not
+    /// the call is turned on: this is the owner asking, not a peer).
+    pub fn describe(&self) -> Vec<MethodDescription> {
+        super::describe::describe(&self.inner)
     }
 
     /// Publish this server in `registry` as `instance` (whose address is

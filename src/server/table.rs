@@ -166,12 +166,12 @@ impl Server {
                 "call id \"{call_id}\" is reserved: ids starting with \"$minirpc.\" are built into every server (see protocol::PING_CALL_ID)"
             );
         }
-        if self.table.insert(call_id.to_owned(), handler).is_some() {
-            panic!("call id \"{call_id}\" is registered twice; each call id names one function");
-        }
         self.signatures
             .entry(call_id.to_owned())
             .or_insert_with(|| Signature::untyped(call_id));
+        if self.table.insert(call_id.to_owned(), handler).is_some() {
+            panic!("call id \"{call_id}\" is registered twice; each call id names one function");
+        }
         self
     }
 
