@@ -154,6 +154,17 @@ fn the_page_and_the_api_show_the_live_cluster() {
         assert_eq!(w.as_str(), "100");
     }
 
+    assert!(
+        page.contains("<td>Multiply</td><td>(i32, i32)</td><td>i32</td>"),
+        "the call table, from $minirpc.describe: {page}"
+    );
+    let (status, calls) = http(addr, "GET", "/api/calls", "", "");
+    assert_eq!(status, 200);
+    assert!(
+        calls.contains("{\"call_id\":\"Multiply\",\"args\":\"(i32, i32)\",\"result\":\"i32\""),
+        "{calls}"
+    );
+
     let (status, metrics) = http(addr, "GET", "/api/metrics", "", "");
     assert_eq!(status, 200);
     assert!(

@@ -31,6 +31,7 @@ pub fn render(overview: &Overview, refresh_secs: u64) -> String {
     services(&mut out, &overview.services);
     chart(&mut out, &overview.rates);
     methods(&mut out, overview);
+    call_table(&mut out, overview);
     limits(&mut out, overview);
     out.push_str("</body></html>\n");
     out
@@ -187,6 +188,28 @@ fn method_row(out: &mut String, m: &MethodSnapshot) {
         q(0.99),
         id = escape(&m.call_id),
     );
+}
+
+/// What the managed servers offer, from `$minirpc.describe`.
+fn call_table(out: &mut String, overview: &Overview) {
+    if overview.calls.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h2>Call table</h2><div class=\"wrap\"><table><tr><th>call id</th>\
+         <th>arguments</th><th>result</th><th>idempotent</th></tr>",
+    );
+    for c in &overview.calls {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&c.call_id),
+            escape(&c.args),
+            escape(&c.result),
+            if c.idempotent { "yes" } else { "no" }
+        );
+    }
+    out.push_str("</table></div>");
 }
 
 fn limits(out: &mut String, overview: &Overview) {

@@ -7,6 +7,7 @@
 //!   GET  /api/metrics       every managed method's counters and latency
 //!   GET  /api/limits        rate-limit rules and their rejections
 //!   GET  /api/rates         calls per second, oldest first
+//!   GET  /api/calls         the call table ($minirpc.describe)
 //!   POST /api/weight        addr=…&weight=… with the token: take an
 //!                           instance out of rotation (0) or back
 //! ```
@@ -51,6 +52,7 @@ impl HttpHandler for Routes {
             ("/api/metrics", true) => HttpResponse::json(200, overview.metrics.to_json()),
             ("/api/limits", true) => HttpResponse::json(200, overview.limits_json()),
             ("/api/rates", true) => HttpResponse::json(200, overview.rates_json()),
+            ("/api/calls", true) => HttpResponse::json(200, overview.calls_json()),
             ("/api/weight", false) if req.method == "POST" => self.set_weight(req),
             ("/api/weight", _) => {
                 error(405, "use POST for /api/weight").with_header("Allow", "POST")

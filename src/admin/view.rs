@@ -9,6 +9,7 @@
 
 use crate::json::write_string;
 use crate::metrics::{MethodMetrics, MetricsSnapshot};
+use crate::server::MethodDescription;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
@@ -25,6 +26,9 @@ pub struct Overview {
     pub rates: Vec<f64>,
     /// The managed servers' rate-limit rules and their rejections.
     pub limits: Vec<LimitView>,
+    /// The managed servers' call tables (`$minirpc.describe`), one entry
+    /// per call id, sorted.
+    pub calls: Vec<MethodDescription>,
     /// How many times the watcher has built an overview (a page can tell a
     /// fresh one from the last).
     pub generation: u64,
@@ -85,6 +89,7 @@ impl Overview {
             },
             rates: Vec::new(),
             limits: Vec::new(),
+            calls: Vec::new(),
             generation: 0,
         }
     }
@@ -145,6 +150,25 @@ impl Overview {
         out
     }
 
+    /// The call table as JSON (`GET /api/calls`).
+    pub fn calls_json(&self) -> String {
+        let mut out = String::from("[");
+        for (i, c) in self.calls.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"call_id\":");
+            write_string(&mut out, &c.call_id);
+            out.push_str(",\"args\":");
+            write_string(&mut out, &c.args);
+            out.push_str(",\"result\":");
+            write_string(&mut out, &c.result);
+            let _ = write!(out, ",\"idempotent\":{}}}", c.idempotent);
+        }
+        out.push(']');
+        out
+    }
+
     /// The calls-per-second series as JSON (`GET /api/rates`).
     pub fn rates_json(&self) -> String {
         let parts: Vec<String> = self.rates.iter().map(|r| format!("{r:.1}")).collect();
@@ -154,12 +178,13 @@ impl Overview {
     /// Everything at once (`GET /api/overview`).
     pub fn to_json(&self) -> String {
         format!(
-            "{{\"generation\":{},\"services\":{},\"metrics\":{},\"rates\":{},\"limits\":{}}}",
+            "{{\"generation\":{},\"services\":{},\"metrics\":{},\"rates\":{},\"limits\":{},\"calls\":{}}}",
             self.generation,
             self.services_json(),
             self.metrics.to_json(),
             self.rates_json(),
-            self.limits_json()
+            self.limits_json(),
+            self.calls_json()
         )
     }
 }

@@ -146,8 +146,14 @@ impl Watcher {
 
         let mut metrics = Overview::empty().metrics;
         let mut limits = Vec::new();
+        let mut calls: Vec<crate::server::MethodDescription> = Vec::new();
         for s in &self.servers {
             metrics.merge(&s.metrics());
+            for d in s.describe() {
+                if !calls.iter().any(|c| c.call_id == d.call_id) {
+                    calls.push(d);
+                }
+            }
             for (rule, rejected) in s.limits() {
                 limits.push(LimitView {
                     server: s.local_addr(),
@@ -163,6 +169,10 @@ impl Watcher {
             metrics,
             rates: self.history.rates(),
             limits,
+            calls: {
+                calls.sort_by(|a, b| a.call_id.cmp(&b.call_id));
+                calls
+            },
             generation: self.generation,
         }
     }

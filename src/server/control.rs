@@ -16,6 +16,7 @@
 //!        └─ GET ─► ServerControl::stats()      (the server's own counters)
 //! ```
 
+use super::describe::MethodDescription;
 use super::handle::{metrics_of, Inner, ServerHandle, ServerStats};
 use crate::discovery::{Instance, Registration};
 use crate::error::{RpcError, Status};
@@ -58,6 +59,11 @@ impl ServerControl {
     /// Every method's counters (as [`ServerHandle::metrics`]).
     pub fn metrics(&self) -> MetricsSnapshot {
         metrics_of(&self.inner)
+    }
+
+    /// This server's call table, as `$minirpc.describe` reports it.
+    pub fn describe(&self) -> Vec<MethodDescription> {
+        super::describe::describe(&self.inner)
     }
 
     /// Each rate-limit rule of this server (see
