@@ -128,7 +128,8 @@ macro_rules! course {
             unfinished: checks::$name::UNFINISHED,
         }),*];
 
-        #[cfg(not(feature = "exercises-unfinished-check"))]
+        // Not for the unfinished check, unless the solutions are in.
+        #[cfg(any(not(feature = "exercises-unfinished-check"), feature = "solutions"))]
         mod tests {
             $(
                 #[test]
@@ -178,14 +179,11 @@ pub fn broke(name: &str, what: impl std::fmt::Display) -> String {
 
 /// CI's proof that the starting points are unfinished: every check fails,
 /// with exactly its documented message, and `docs/exercises.md` has a
-/// section for it that quotes that message.
-#[cfg(feature = "exercises-unfinished-check")]
+/// section for it that quotes that message. (With the solutions in, the
+/// starting points are not built, and this is not either.)
+#[cfg(all(feature = "exercises-unfinished-check", not(feature = "solutions")))]
 #[test]
 fn every_starting_point_fails_its_check_with_the_documented_message() {
-    assert!(
-        !cfg!(feature = "solutions"),
-        "run this check without the solutions feature: it is about the starting points"
-    );
     let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/exercises.md"))
         .expect("read docs/exercises.md");
     let mut wrong = Vec::new();

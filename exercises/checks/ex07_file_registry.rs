@@ -14,6 +14,9 @@ use std::time::Duration;
 
 const NAME: &str = "ex07_file_registry";
 
+/// What a restart must keep of an instance: address, weight, metadata.
+type Kept = (SocketAddr, u32, Vec<(String, String)>);
+
 /// What the starting point fails with.
 pub const UNFINISHED: &str = "a FileRegistry opened on the same file does not list what the first one registered; write each registration to the file and read them back in open()";
 
@@ -69,14 +72,13 @@ fn run(files: &Mutex<Vec<PathBuf>>) -> Result<(), String> {
         .abandon();
     let held = first.register(&b, ttl).map_err(|e| broke(NAME, e))?;
     drop(first);
-    let listed =
-        |r: &FileRegistry| -> Result<Vec<(SocketAddr, u32, Vec<(String, String)>)>, String> {
-            let list = r.lookup("Files", "g", "*").map_err(|e| broke(NAME, e))?;
-            Ok(list
-                .iter()
-                .map(|i| (i.addr, i.weight, i.metadata.clone().into_iter().collect()))
-                .collect())
-        };
+    let listed = |r: &FileRegistry| -> Result<Vec<Kept>, String> {
+        let list = r.lookup("Files", "g", "*").map_err(|e| broke(NAME, e))?;
+        Ok(list
+            .iter()
+            .map(|i| (i.addr, i.weight, i.metadata.clone().into_iter().collect()))
+            .collect())
+    };
     let both = vec![
         (a.addr, 7, vec![("zone".to_string(), "z1".to_string())]),
         (b.addr, 100, vec![]),
