@@ -45,7 +45,7 @@ pub const CALLERS: usize = 4;
 ///     },
 ///     "Divide",
 ///     &[(7, 2), (1, 0), (-9, 3)],
-///     |&(a, b)| a.checked_div(b).ok_or(Status::InvalidArgument),
+///     |&(a, b): &(i32, i32)| a.checked_div(b).ok_or(Status::InvalidArgument),
 /// );
 /// ```
 pub fn check_handler<A, R>(
