@@ -29,7 +29,7 @@ pub fn check() -> Result<(), String> {
             if i == 0 && wait {
                 let _ = started_tx.lock().map(|t| t.send(()));
                 // Hold the first step until the cancel has arrived.
-                let end = Instant::now() + PATIENCE;
+                let end = Instant::now() + PATIENCE * 4;
                 while !ctx.is_cancelled() && Instant::now() < end {
                     std::thread::sleep(Duration::from_millis(1));
                 }
@@ -58,7 +58,7 @@ pub fn check() -> Result<(), String> {
         .map_err(|_| broke(NAME, "the handler did not start step 0"))?;
     drop(pending);
     let (ran, result) = done
-        .recv_timeout(PATIENCE * 2)
+        .recv_timeout(PATIENCE * 5)
         .map_err(|_| broke(NAME, "the cancelled call did not finish"))?;
     handle.shutdown();
     match (ran, result) {
