@@ -217,3 +217,40 @@ fn no_samples_is_a_failure_not_a_pass() {
     let f = codec_failures::<u8>(&[]);
     assert_eq!(broken(&f), ["the check has samples"], "{f:?}");
 }
+
+/// A number whose JSON form is off by one, while its binary form is right.
+#[derive(Debug, PartialEq)]
+struct OffByOne(u32);
+
+impl Encode for OffByOne {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.0.encode(out);
+    }
+    fn encode_json(&self, out: &mut String) {
+        (self.0 + 1).encode_json(out);
+    }
+}
+
+impl Decode for OffByOne {
+    const MIN_BYTES: usize = 4;
+    fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
+        u32::decode(r).map(OffByOne)
+    }
+    fn decode_json(v: &Json, cx: &JsonCx<'_>) -> Result<Self, RpcError> {
+        u32::decode_json(v, cx).map(OffByOne)
+    }
+}
+
+#[test]
+fn a_json_form_that_does_not_read_back_fails_only_the_json_round_trip() {
+    let f = codec_failures(&[OffByOne(41)]);
+    assert_eq!(
+        broken(&f),
+        ["every sample decodes back to itself from JSON"],
+        "{f:?}"
+    );
+    assert!(
+        message(&f, "every sample decodes back to itself from JSON").contains("is 42 in JSON"),
+        "{f:?}"
+    );
+}

@@ -9,8 +9,9 @@
 //!
 //! ```text
 //!  your test ── check_codec(&[YourType(0), YourType(300), ...]) ──►
-//!     for each sample: encode, then decode the bytes, every prefix of
-//!     them, the bytes plus extra, the bytes with a huge length spliced in
+//!     for each sample: encode, then decode the bytes (and the JSON text),
+//!     every prefix of them, the bytes plus extra, the bytes with a huge
+//!     length spliced in
 //!     ◄── a panic naming every property that broke, and on what input
 //! ```
 //!
@@ -30,7 +31,7 @@
 //! when you want to be sure.
 
 use super::Failure;
-use crate::codec::{from_bytes, to_bytes, Limits};
+use crate::codec::{from_bytes, from_json, to_bytes, to_json, JsonCx, Limits};
 use crate::{Decode, Encode};
 use std::fmt::Debug;
 use std::sync::Mutex;
@@ -46,8 +47,8 @@ const RESERVED_TOO_MUCH: u64 = 2 << 30;
 
 type Property<T> = fn(&[T]) -> Result<(), String>;
 
-/// Check that `T`'s binary encoding round-trips every sample, refuses every
-/// truncation and any trailing bytes, and refuses a hostile length without
+/// Check that `T`'s binary encoding round-trips every sample (and its
+/// JSON form too), refuses every truncation and any trailing bytes, and refuses a hostile length without
 /// reserving it; panic with the list of broken properties. Give samples
 /// that cover your type's cases (small and large numbers, empty and long
 /// sequences, every enum variant):
@@ -65,8 +66,12 @@ pub fn check_codec<T: Encode + Decode + PartialEq + Debug>(samples: &[T]) {
 
 /// The same checks, returning the broken properties instead of panicking.
 pub fn codec_failures<T: Encode + Decode + PartialEq + Debug>(samples: &[T]) -> Vec<Failure> {
-    let properties: [(&'static str, Property<T>); 4] = [
+    let properties: [(&'static str, Property<T>); 5] = [
         ("every sample decodes back to itself", round_trip),
+        (
+            "every sample decodes back to itself from JSON",
+            json_round_trip,
+        ),
         ("every truncation is refused", truncation),
         ("trailing bytes are refused", trailing),
         (
@@ -107,6 +112,27 @@ fn round_trip<T: Encode + Decode + PartialEq + Debug>(samples: &[T]) -> Result<(
                 return Err(format!(
                     "{s:?} encodes to {} but decoding it fails: {e}",
                     hex(&bytes)
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn json_round_trip<T: Encode + Decode + PartialEq + Debug>(samples: &[T]) -> Result<(), String> {
+    for s in samples {
+        let text = to_json(s);
+        // Unchecked: the whitelist is the server's business, not the codec's.
+        match from_json::<T>(text.as_bytes(), Limits::default(), &JsonCx::unchecked()) {
+            Ok(back) if back == *s => {}
+            Ok(back) => {
+                return Err(format!(
+                    "{s:?} is {text} in JSON, but that decodes to {back:?}"
+                ))
+            }
+            Err(e) => {
+                return Err(format!(
+                    "{s:?} is {text} in JSON, but decoding it fails: {e}"
                 ))
             }
         }
