@@ -43,10 +43,18 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Folders whose `.rs` files hold the names the docs may cite.
-const CODE_DIRS: &[&str] = &["src", "tests", "examples", "benches"];
-const CODE_SHOWN: &str = "src/, tests/, examples/ or benches/";
+const CODE_DIRS: &[&str] = &["src", "tests", "examples", "benches", "exercises"];
+const CODE_SHOWN: &str = "src/, tests/, examples/, benches/ or exercises/";
 /// Top-level folders: a code span starting with one of these is a path.
-const TOP_DIRS: &[&str] = &["src/", "tests/", "examples/", "benches/", "docs/", ".ci/"];
+const TOP_DIRS: &[&str] = &[
+    "src/",
+    "tests/",
+    "examples/",
+    "benches/",
+    "docs/",
+    ".ci/",
+    "exercises/",
+];
 /// A code span ending with one of these is a path.
 const FILE_ENDINGS: &[&str] = &[".rs", ".md", ".py", ".toml"];
 /// Path roots that are Rust's own, not the project's.

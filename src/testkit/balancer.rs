@@ -58,6 +58,11 @@ const PROPERTIES: &[(&str, &[BalancerKind], Property)] = &[
     ("an empty list gives None", &[], empty_list),
     ("a pick is one of the given instances", &[], in_range),
     (
+        "an instance that left the list is never picked",
+        &[],
+        departed_never_picked,
+    ),
+    (
         "a zero weight is never picked while another weight is positive",
         &[],
         zero_weights,
@@ -165,6 +170,36 @@ fn in_range(b: &dyn Balancer, p: u8) -> Result<(), String> {
                             show_key(key)
                         ))
                     }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn departed_never_picked(b: &dyn Balancer, p: u8) -> Result<(), String> {
+    let all = instances(p, &[100; 5]);
+    // The two survivors come in another order than they had in the list.
+    let survivors = vec![all[4].clone(), all[1].clone()];
+    for k in 0..200 {
+        let key = format!("key-{k}");
+        for key in [None, Some(key.as_bytes())] {
+            if let Some(i) = b.pick(&all, key) {
+                b.started(all[i % all.len()].addr);
+                b.finished(
+                    all[i % all.len()].addr,
+                    Outcome::success(Duration::from_millis(1)),
+                );
+            }
+            match b.pick(&survivors, key) {
+                Some(i) if i < survivors.len() => {}
+                got => {
+                    return Err(format!(
+                        "after picks among 5 instances, 3 of them left; a pick among the 2 \
+                         left with {} returned {got:?} (only 0 or 1 may be picked: a balancer \
+                         keeps what it learns by address, not by position)",
+                        show_key(key)
+                    ))
                 }
             }
         }

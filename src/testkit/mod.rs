@@ -19,14 +19,43 @@
 //! | [`check_registry`] | [`Registry`](crate::discovery::Registry) | `docs/07-discovery.md` |
 //! | [`check_balancer`] | [`Balancer`](crate::balance::Balancer) | `docs/08-load-balancing.md` |
 //! | [`check_rate_limiter`] | [`RateLimiter`](crate::flow::RateLimiter) | `docs/10-flow-control.md` |
+//! | [`check_codec`] | [`Encode`](crate::Encode) and [`Decode`](crate::Decode) | `docs/03-serialization.md` |
+//! | [`check_handler`] | a method registered on a [`Server`](crate::Server) | `docs/01-multiply.md` |
+//!
+//! [`fault::FaultProxy`] is the network side of the kit: a proxy on
+//! loopback that delays, cuts, blackholes, trickles or corrupts the bytes
+//! of a connection, for exercises (and tests) that must meet a bad network.
+//! The exercises that use all of these are listed in `docs/exercises.md`.
 
 pub mod balancer;
+pub mod codec;
+pub mod fault;
+pub mod handler;
 pub mod limiter;
 pub mod registry;
 
 pub use balancer::{balancer_failures, check_balancer, BalancerKind};
+pub use codec::{check_codec, codec_failures};
+pub use handler::{check_handler, handler_failures};
 pub use limiter::{check_rate_limiter, rate_limiter_failures, MakeRateLimiter};
 pub use registry::{check_registry, registry_failures, Failure, Time};
+
+/// The longest a check waits for any one thing (an answer, a thread)
+/// before it calls it a hang. Generous on purpose: it proves "did not
+/// hang", not "was fast", on a loaded machine running a debug build.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Panic with the list of `failures`, if there are any, under `title`.
+pub(crate) fn panic_on(title: String, failures: &[Failure]) {
+    if !failures.is_empty() {
+        let list: Vec<String> = failures.iter().map(|f| format!("- {f}")).collect();
+        panic!(
+            "{title} breaks {} properties:\n{}",
+            failures.len(),
+            list.join("\n")
+        );
+    }
+}
 
 /// Run one property's check, turning an `Err` or a panic inside it into a
 /// [`Failure`] that names the property (a learner's implementation may well
