@@ -28,6 +28,7 @@
 //! | [`discovery`] | 原理 › 服务发现, 健康检查, 分组部署 | push, not poll: providers hold leases, consumers are told of changes |
 //! | [`balance`] | 原理 › 负载均衡; RPC与HTTP (负载均衡) | the caller picks among the healthy providers itself, one call at a time |
 //! | [`cluster`] | 原理 › 负载均衡 (集群策略); RPC与HTTP (负载均衡, 通知) | discovery + health + balancer + strategy, joined at one call |
+//! | [`auth`] | 原理 › 安全认证; 原理 › 流量控制 (识别调用来源) | a caller proves it holds a secret without sending it: an HMAC over the request |
 //! | [`codec`] | 序列化和反序列化, 原理 › 序列化 | one description of a type, two formats; never trust a length |
 //! | [`json`] | 原理 › 序列化 (JSON: 跨语言, 文本化) | a text format is easy for people, costly for machines |
 //! | [`whitelist`] | 原理 › 序列化 (反序列化白名单) | refuse every type name you did not expect |
@@ -49,6 +50,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod balance;
 pub mod checksum;
 pub mod client;

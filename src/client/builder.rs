@@ -9,11 +9,13 @@
 
 use super::heartbeat::Heartbeat;
 use super::Client;
+use crate::auth::Signer;
 use crate::codec::{CodecId, Limits};
 use crate::error::RpcError;
 use crate::protocol;
 use crate::trace::Tracer;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings for a [`Client`]. Every field has a documented default.
@@ -32,6 +34,7 @@ pub struct ClientBuilder {
     pub(super) reconnect_max: Duration,
     pub(super) checksums: bool,
     pub(super) tracer: Option<Tracer>,
+    pub(super) signer: Option<Arc<Signer>>,
 }
 
 impl Default for ClientBuilder {
@@ -53,6 +56,7 @@ impl Default for ClientBuilder {
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(5),
             tracer: None,
+            signer: None,
         }
     }
 }
@@ -81,6 +85,21 @@ impl ClientBuilder {
     /// (servers use it for flow control and logs). Default none.
     pub fn caller_id(mut self, id: impl Into<String>) -> Self {
         self.caller_id = Some(id.into());
+        self
+    }
+    /// Sign every request with key `key_id` and its `secret` (HMAC-SHA256
+    /// over the call id, the argument bytes, the time and a fresh nonce;
+    /// see [`crate::auth`]), for a server that authenticates
+    /// (`ServerBuilder::authenticate`). The secret never leaves this
+    /// process. Default none: requests are not signed.
+    pub fn credentials(self, key_id: impl Into<String>, secret: impl AsRef<[u8]>) -> Self {
+        self.signer(Signer::new(key_id, secret))
+    }
+    /// Sign every request with `signer` (as
+    /// [`credentials`](Self::credentials) does, with a signer you built,
+    /// for example on a test clock).
+    pub fn signer(mut self, signer: Signer) -> Self {
+        self.signer = Some(Arc::new(signer));
         self
     }
     /// Largest response body accepted. Default 4 MiB.
