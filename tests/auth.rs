@@ -190,6 +190,45 @@ fn the_health_probe_needs_no_signature() {
     assert_eq!(e.status, Status::Unauthenticated, "{e}");
 }
 
+#[test]
+fn a_cluster_client_with_credentials_signs_every_call_on_every_instance() {
+    use minirpc::cluster::ClusterClient;
+    use minirpc::discovery::{Instance, MemoryRegistry, Registry};
+    // The cluster's clients sign on the system clock, so the servers check
+    // on it too (the window is five minutes: no timing is asserted).
+    let clock = ManualClock::new();
+    let registry = Arc::new(MemoryRegistry::new());
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let (_auth, mut server) = start_with(authenticator(&clock).clock(UnixClock::system()));
+        let instance = Instance::new("arith", server.local_addr());
+        server
+            .publish(&*registry, &instance, Duration::from_secs(60))
+            .unwrap();
+        servers.push(server);
+    }
+    let r: Arc<dyn Registry> = registry.clone();
+    let signed = ClusterClient::builder(Arc::clone(&r), "arith", "default", "*")
+        .call_timeout(PATIENCE)
+        .credentials("billing-1", SECRET)
+        .connect()
+        .unwrap();
+    for _ in 0..10 {
+        let who: (String, bool, String) = signed.call("WhoAmI", &()).unwrap();
+        assert_eq!(who, ("billing".to_owned(), true, "billing-1".to_owned()));
+    }
+    let served: u64 = servers.iter().map(|s| s.stats().calls_ok).sum();
+    assert_eq!(served, 10);
+    let unsigned = ClusterClient::builder(r, "arith", "default", "*")
+        .call_timeout(PATIENCE)
+        .connect()
+        .unwrap();
+    let e = unsigned
+        .call::<_, i32>("Arith.Multiply", &(1, 2))
+        .unwrap_err();
+    assert_eq!(e.status, Status::Unauthenticated, "{e}");
+}
+
 // ---- what is refused: UNAUTHENTICATED ---------------------------------------
 
 #[test]

@@ -7,10 +7,8 @@
 //! JSON codec, and (with `--checksum`) with frames sealed by a CRC-32C that
 //! the script computes itself (§14 of the page), and (with `--sign`) signed
 //! with HMAC-SHA256 for a server that authenticates (§15). If `python3` is
-//! not on the
-//! PATH, each test
-//! prints that it was skipped and passes: the Rust side of the project must
-//! not depend on Python being installed.
+//! not on the PATH, each test prints that it was skipped and passes: the
+//! Rust side of the project must not depend on Python being installed.
 //!
 //! Every wait is bounded: the script gets 30 seconds, then it is killed and
 //! the test fails.
