@@ -1,9 +1,11 @@
 //! `UnixClock`: wall-clock seconds, through the crate's injectable clock.
 //!
-//! A request's timestamp is compared across two machines, so it must be a
-//! time both agree on: seconds since the Unix epoch (the crate's
-//! [`Clock`](crate::time::Clock) gives an `Instant`, which means nothing
-//! outside its own process). The system version reads the real wall clock;
+//! Article: 原理 › 安全认证 (the timestamp of a signed request). The one
+//! idea to take away: **a time that crosses machines must be wall-clock
+//! time**. A request's timestamp is compared by another machine, so it must
+//! be a time both agree on: seconds since the Unix epoch (the crate's
+//! [`Clock`] gives an `Instant`, which means nothing outside its own
+//! process). The system version reads the real wall clock;
 //! the driven version follows a [`ManualClock`](crate::time::ManualClock)
 //! from a Unix time the test chooses, so a test steps across the edges of
 //! the timestamp window without waiting.

@@ -1,6 +1,10 @@
 //! Lowercase hexadecimal, the text form of digests and signatures on the
-//! wire (metadata values are UTF-8 text, so 32 raw bytes travel as 64
-//! hex digits).
+//! wire.
+//!
+//! Article: 原理 › 安全认证. The one idea to take away: **one spelling per
+//! value**. Metadata values are UTF-8 text, so a 32-byte signature travels
+//! as 64 hex digits, and only lowercase is accepted, so there is never a
+//! question of which form was signed or compared.
 
 /// `bytes` as lowercase hex digits, two per byte.
 pub fn encode(bytes: &[u8]) -> String {

@@ -110,9 +110,10 @@ impl Authenticator {
 
     /// How many nonces the replay cache holds (at least 1). When more
     /// signed requests than this arrive within one window, the requests
-    /// signed earliest are refused (see [`crate::auth`]'s replay cache);
-    /// none is ever accepted twice. Each costs about 200 bytes. Default
-    /// [`DEFAULT_NONCE_CAPACITY`].
+    /// signed earliest are refused (the module docs of `src/auth/nonces.rs`
+    /// say why that is safe); none is ever accepted twice. Each entry keeps
+    /// its key id and nonce (at most 64 characters each) twice, in a hash
+    /// set and in a set ordered by time. Default [`DEFAULT_NONCE_CAPACITY`].
     pub fn nonce_capacity(mut self, n: usize) -> Authenticator {
         self.nonces = Mutex::new(NonceCache::new(n));
         self
