@@ -551,3 +551,29 @@ fn the_replay_cache_stays_within_its_capacity_and_refuses_what_it_forgot() {
     assert_still_serves(&mut raw, &s);
     assert_eq!(auth.remembered_nonces(), 1);
 }
+
+#[test]
+fn the_call_table_is_listed_only_to_a_key_allowed_to_describe() {
+    use minirpc::server::{MethodDescription, DESCRIBE_CALL_ID};
+    let auth = Authenticator::new()
+        .key(Key::new("ops", "ops secret", "ops").allow("*"))
+        .key(Key::new("app", "app secret", "app").allow("Arith.*"));
+    let mut s = Server::builder().authenticate(auth).build();
+    s.register("Arith.Multiply", |(l, r): (i32, i32)| Ok(l * r));
+    let h = s.serve("127.0.0.1:0").unwrap();
+    let list = |signer: Option<Signer>| {
+        let mut b = Client::builder();
+        if let Some(signer) = signer {
+            b = b.signer(signer);
+        }
+        let c = b.connect(h.local_addr()).unwrap();
+        c.call::<_, Vec<MethodDescription>>(DESCRIBE_CALL_ID, &())
+    };
+    let e = list(None).unwrap_err();
+    assert_eq!(e.status, Status::Unauthenticated, "{e}");
+    let e = list(Some(Signer::new("app", "app secret"))).unwrap_err();
+    assert_eq!(e.status, Status::PermissionDenied, "{e}");
+    let table = list(Some(Signer::new("ops", "ops secret"))).unwrap();
+    assert_eq!(table.len(), 1);
+    assert_eq!(table[0].call_id, "Arith.Multiply");
+}

@@ -111,6 +111,12 @@ pub(crate) fn dispatch(
         return None;
     }
     if head.call_id == describe::DESCRIBE_CALL_ID && inner.config.describe {
+        // The call table is the map of what to attack, so a server that
+        // authenticates lists it only to a key allowed this call id.
+        if let Err(e) = admit::identify(inner, &head) {
+            reject(e, codec);
+            return None;
+        }
         if !oneway {
             describe::answer(inner, conn, codec, id);
         }
