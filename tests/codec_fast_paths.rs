@@ -120,7 +120,12 @@ fn a_vec_of_bytes_is_still_charged_to_the_decode_budget() {
 fn the_encoded_length_is_exact_for_every_built_in_shape() {
     fn exact<T: Encode + ?Sized>(v: &T) {
         let bytes = to_bytes(v);
-        assert_eq!(v.encoded_len(), bytes.len(), "{}", std::any::type_name::<T>());
+        assert_eq!(
+            v.encoded_len(),
+            bytes.len(),
+            "{}",
+            std::any::type_name::<T>()
+        );
     }
     exact(&order());
     exact(&Shape::Empty);
@@ -141,7 +146,10 @@ fn the_encoded_length_is_exact_for_every_built_in_shape() {
     exact(&Err::<u8, String>("no".into()));
     exact(&Box::new(9u16));
     exact(&Duration::new(5, 6));
-    exact(&HashMap::from([(1u8, "a".to_string()), (2, "bc".to_string())]));
+    exact(&HashMap::from([
+        (1u8, "a".to_string()),
+        (2, "bc".to_string()),
+    ]));
     exact(&BTreeMap::from([("k".to_string(), vec![1u8, 2])]));
 }
 

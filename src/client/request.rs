@@ -36,7 +36,15 @@ pub(super) fn encode<A: Encode + ?Sized>(
     config: &ClientBuilder,
     mode: &Mode,
 ) -> Result<Vec<u8>, RpcError> {
-    let mut frame = Vec::with_capacity(64);
+    // Room for the header, the call id, the metadata and the arguments at
+    // once (`Encode::encoded_len`; JSON may still grow it): buys a 1 KiB
+    // argument one allocation instead of three (allocations per call, in
+    // chapter 04's performance section).
+    let mut frame = Vec::with_capacity(
+        64 + call_id.len()
+            + config.caller_id.as_ref().map_or(0, |c| c.len() + 16)
+            + args.encoded_len(),
+    );
     let caller;
     let meta: &[(&str, &str)] = match &config.caller_id {
         Some(c) => {
