@@ -37,8 +37,8 @@ pub(super) fn encode<A: Encode + ?Sized>(
     mode: &Mode,
 ) -> Result<Vec<u8>, RpcError> {
     // Room for the header, the call id, the metadata and the arguments at
-    // once (`Encode::encoded_len`; JSON may still grow it): buys a 1 KiB
-    // argument one allocation instead of three (allocations per call, in
+    // once (`Encode::encoded_len`; JSON may still grow it): buys a large
+    // argument one allocation instead of several (allocations per call, in
     // chapter 04's performance section).
     let mut frame = Vec::with_capacity(
         64 + call_id.len()
