@@ -113,6 +113,11 @@ answer!(
     "ex12_replay_cache.rs",
     "solutions/ex12_replay_cache.rs"
 );
+answer!(
+    ex12_key_rotation,
+    "ex12_key_rotation.rs",
+    "solutions/ex12_key_rotation.rs"
+);
 
 /// One exercise, as the course lists it.
 pub struct Exercise {
@@ -176,6 +181,7 @@ course! {
     "11": ex11_version_range;
     "12": ex12_sign_by_hand;
     "12": ex12_replay_cache;
+    "12": ex12_key_rotation;
 }
 
 /// The message a check gives for an unfinished exercise: what is still
