@@ -103,6 +103,21 @@ answer!(
     "ex11_version_range.rs",
     "solutions/ex11_version_range.rs"
 );
+answer!(
+    ex12_sign_by_hand,
+    "ex12_sign_by_hand.rs",
+    "solutions/ex12_sign_by_hand.rs"
+);
+answer!(
+    ex12_replay_cache,
+    "ex12_replay_cache.rs",
+    "solutions/ex12_replay_cache.rs"
+);
+answer!(
+    ex12_key_rotation,
+    "ex12_key_rotation.rs",
+    "solutions/ex12_key_rotation.rs"
+);
 
 /// One exercise, as the course lists it.
 pub struct Exercise {
@@ -164,6 +179,9 @@ course! {
     "09": ex09_failover;
     "11": ex11_canary_split;
     "11": ex11_version_range;
+    "12": ex12_sign_by_hand;
+    "12": ex12_replay_cache;
+    "12": ex12_key_rotation;
 }
 
 /// The message a check gives for an unfinished exercise: what is still

@@ -21,3 +21,6 @@ pub mod ex09_failover;
 pub mod ex09_retry_budget;
 pub mod ex11_canary_split;
 pub mod ex11_version_range;
+pub mod ex12_key_rotation;
+pub mod ex12_replay_cache;
+pub mod ex12_sign_by_hand;
