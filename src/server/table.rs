@@ -203,8 +203,11 @@ impl Server {
 /// waking a worker for it is most of the cost. So a method starts on the
 /// pool (the safe default: a slow call there never holds up its
 /// connection), and after [`PROVEN_FAST`] calls in a row that each finished
-/// within `ServerBuilder::inline_max`, it runs inline on the reader. Any
-/// call slower than that, inline or not, sends it back to the pool.
+/// within `ServerBuilder::inline_max`, it runs inline on the reader.
+/// [`SLOW_TO_DEMOTE`] calls in a row slower than that send it back to the
+/// pool: one slow call is more often the OS preempting the reader (64
+/// callers on 2 cores preempt it all the time) than a slow handler, and a
+/// handler that is really slow is slow every time.
 ///
 /// The price: a method that was fast and suddenly is not (a lock, a slow
 /// disk) holds up everything behind it on that one connection. Worse, if
@@ -229,6 +232,8 @@ pub(crate) struct Method {
     pub(crate) inline: AtomicBool,
     /// Fast calls in a row so far (while on the pool).
     fast_streak: AtomicU32,
+    /// Slow calls in a row so far (while inline).
+    slow_streak: AtomicU32,
     /// How often it was sent back to the pool: each time, it must prove
     /// itself over a 4× longer streak before it may run inline again.
     demotions: AtomicU32,
@@ -242,6 +247,11 @@ pub(crate) struct Method {
 /// Fast calls in a row before a method runs inline.
 pub(crate) const PROVEN_FAST: u32 = 8;
 
+/// Slow calls in a row that send an inline method back to the pool. (A
+/// call that blocks the reader for longer than the relief's tick sends it
+/// back at once: see `src/server/relief.rs`.)
+pub(crate) const SLOW_TO_DEMOTE: u32 = 3;
+
 impl Method {
     pub(crate) fn new(handler: Arc<Handler>, index: usize) -> Method {
         Method {
@@ -249,6 +259,7 @@ impl Method {
             index,
             inline: AtomicBool::new(false),
             fast_streak: AtomicU32::new(0),
+            slow_streak: AtomicU32::new(0),
             demotions: AtomicU32::new(0),
             signature: Signature::untyped(""),
             metrics: MethodMetrics::new(),
@@ -270,6 +281,7 @@ impl Method {
             if !ok {
                 return;
             }
+            self.slow_streak.store(0, Ordering::Relaxed);
             // 8, then 32, 128, ... 8192 fast calls in a row after each
             // demotion. Wall-clock time cannot tell a handler that blocked
             // from one the OS merely preempted, so a single slow call must
@@ -280,7 +292,10 @@ impl Method {
             if self.fast_streak.fetch_add(1, Ordering::Relaxed) + 1 >= needed {
                 self.inline.store(true, Ordering::Relaxed);
             }
-        } else {
+        } else if inline_max.is_zero()
+            || !self.inline.load(Ordering::Relaxed)
+            || self.slow_streak.fetch_add(1, Ordering::Relaxed) + 1 >= SLOW_TO_DEMOTE
+        {
             self.demote();
         }
     }
@@ -289,6 +304,7 @@ impl Method {
     /// reader long enough for the relief to take over).
     pub(crate) fn demote(&self) {
         self.fast_streak.store(0, Ordering::Relaxed);
+        self.slow_streak.store(0, Ordering::Relaxed);
         if self.inline.swap(false, Ordering::Relaxed) {
             self.demotions.fetch_add(1, Ordering::Relaxed);
         }
@@ -310,7 +326,7 @@ mod tests {
     const MAX: Duration = Duration::from_micros(20);
 
     #[test]
-    fn a_method_runs_inline_only_after_proving_fast_and_leaves_after_one_slow_call() {
+    fn a_method_runs_inline_only_after_proving_fast_and_leaves_after_slow_calls_in_a_row() {
         let m = method();
         for _ in 0..PROVEN_FAST - 1 {
             m.observe(FAST, MAX, true);
@@ -321,10 +337,14 @@ mod tests {
             m.inline.load(Ordering::Relaxed),
             "proven after {PROVEN_FAST} fast calls"
         );
+        for _ in 0..SLOW_TO_DEMOTE - 1 {
+            m.observe(Duration::from_millis(5), MAX, true);
+            assert!(m.inline.load(Ordering::Relaxed), "not yet slow in a row");
+        }
         m.observe(Duration::from_millis(5), MAX, true);
         assert!(
             !m.inline.load(Ordering::Relaxed),
-            "one slow call sends it back"
+            "{SLOW_TO_DEMOTE} slow calls in a row send it back"
         );
         // ...and must now prove itself over a 4x longer streak.
         for _ in 0..4 * PROVEN_FAST - 1 {
@@ -333,6 +353,23 @@ mod tests {
         assert!(!m.inline.load(Ordering::Relaxed), "32 needed, 31 seen");
         m.observe(FAST, MAX, true);
         assert!(m.inline.load(Ordering::Relaxed), "back after 32");
+    }
+
+    #[test]
+    fn a_slow_call_now_and_then_does_not_send_a_fast_method_back() {
+        // A reader preempted in the middle of a call looks like a slow
+        // handler once; a fast call in between clears the count.
+        let m = method();
+        for _ in 0..PROVEN_FAST {
+            m.observe(FAST, MAX, true);
+        }
+        for _ in 0..100 {
+            for _ in 0..SLOW_TO_DEMOTE - 1 {
+                m.observe(Duration::from_millis(5), MAX, true);
+            }
+            m.observe(FAST, MAX, true);
+        }
+        assert!(m.inline.load(Ordering::Relaxed));
     }
 
     #[test]
@@ -359,7 +396,9 @@ mod tests {
                 }
                 m.observe(FAST, MAX, true);
             }
-            m.observe(Duration::from_millis(5), MAX, true);
+            for _ in 0..SLOW_TO_DEMOTE {
+                m.observe(Duration::from_millis(5), MAX, true);
+            }
             if round >= 3 {
                 assert!(!m.inline.load(Ordering::Relaxed), "round {round}");
             }
