@@ -155,13 +155,15 @@ pub fn check() -> Result<(), String> {
     let mut input = Trickle::new(trailers, 512);
     match read_chunked_body(&mut input, 1024) {
         Err(BodyError::Malformed(_)) if input.at < 1000 => {}
-        got => return Err(broke(
-            NAME,
-            format!(
+        got => {
+            return Err(broke(
+                NAME,
+                format!(
                 "1,000 trailer lines gave {got:?} after reading {} bytes; refuse past MAX_TRAILERS",
                 input.at
             ),
-        )),
+            ))
+        }
     }
     Ok(())
 }
