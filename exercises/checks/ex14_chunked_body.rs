@@ -52,6 +52,10 @@ impl BufRead for Trickle {
     }
 }
 
+/// Bytes in, the body expected (`None`: refused as malformed), what the
+/// case is.
+type Case = (&'static [u8], Option<&'static [u8]>, &'static str);
+
 const TWO: &[u8] = b"5\r\nhello\r\n6;name=value\r\n world\r\n0\r\n\r\nNEXT";
 
 /// Run the check.
@@ -67,49 +71,49 @@ pub fn check() -> Result<(), String> {
             return Err(broke(NAME, format!("after the body, {:?} was left unread; expected exactly \"NEXT\", the next request (read up to the end of the body, not past it)", String::from_utf8_lossy(input.rest()))));
         }
     }
-    let cases: &[(&[u8], Result<&[u8], ()>, &str)] = &[
+    let cases: &[Case] = &[
         (
             b"A\r\n0123456789\r\na\r\nabcdefghij\r\n0\r\n\r\n",
-            Ok(b"0123456789abcdefghij"),
+            Some(b"0123456789abcdefghij"),
             "sizes in either case of hex",
         ),
-        (b"0\r\n\r\n", Ok(b""), "an empty body"),
+        (b"0\r\n\r\n", Some(b""), "an empty body"),
         (
             b"3\r\nabc\r\n0\r\nX-Sum: 1\r\nX-More: 2\r\n\r\n",
-            Ok(b"abc"),
+            Some(b"abc"),
             "trailer lines",
         ),
         (
             b"3\nabc\r\n0\r\n\r\n",
-            Err(()),
+            None,
             "a size line ending in a bare LF",
         ),
         (
             b"3\r\nabcd\r\n0\r\n\r\n",
-            Err(()),
+            None,
             "a chunk longer than its size",
         ),
-        (b"3\r\nab", Err(()), "a body cut short inside a chunk"),
+        (b"3\r\nab", None, "a body cut short inside a chunk"),
         (
             b"3\r\nabc\r\n",
-            Err(()),
+            None,
             "a body cut short before the last chunk",
         ),
         (
             b"3\r\nabc\r\n0\r\n",
-            Err(()),
+            None,
             "a body cut short before the empty line",
         ),
-        (b"x\r\nabc\r\n0\r\n\r\n", Err(()), "a size that is not hex"),
-        (b"-3\r\nabc\r\n0\r\n\r\n", Err(()), "a negative size"),
-        (b"\r\nabc\r\n0\r\n\r\n", Err(()), "an empty size line"),
-        (b"10000000000000000\r\n", Err(()), "a size past u64::MAX"),
+        (b"x\r\nabc\r\n0\r\n\r\n", None, "a size that is not hex"),
+        (b"-3\r\nabc\r\n0\r\n\r\n", None, "a negative size"),
+        (b"\r\nabc\r\n0\r\n\r\n", None, "an empty size line"),
+        (b"10000000000000000\r\n", None, "a size past u64::MAX"),
     ];
     for &(bytes, want, what) in cases {
         let got = read_chunked_body(&mut Trickle::new(bytes, 5), 1024);
         let ok = match (&got, want) {
-            (Ok(body), Ok(w)) => body == w,
-            (Err(BodyError::Malformed(_)), Err(())) => true,
+            (Ok(body), Some(w)) => body == w,
+            (Err(BodyError::Malformed(_)), None) => true,
             _ => false,
         };
         if !ok {
