@@ -3,10 +3,12 @@
 //! Article: 原理 › 序列化. An `Order` with a nested `Vec` of records, strings
 //! and an `Option` is a typical business message: big enough that the codec
 //! matters, small enough that it is one RPC. `order/encode` writes it into a
-//! `Vec` reused across iterations (as the client does for its frame), and
-//! `order/decode` reads it back with the default [`Limits`] (so within the
+//! `Vec` reused across iterations (as the client does for its frame),
+//! `order/encode_fresh` into a new `Vec` each time (one allocation, of the
+//! encoded size), and `order/decode` reads it back with the default [`Limits`] (so within the
 //! decode budget, whose cost this measures too). `order_json/decode` reads
 //! the JSON form: the parse into a tree, then the decode out of it.
+//! `bytes_1k` is a 1 KiB `Vec<u8>` both ways, copied at once.
 //!
 //! `crc32c/1MiB` prices the optional frame checksum (网络传输; see
 //! `minirpc::checksum`): the CRC-32C of one MiB, so criterion reports it
@@ -49,10 +51,44 @@ fn order(c: &mut Criterion) {
             black_box(&out);
         })
     });
+    // Into a fresh `Vec` each time, as the peer benchmarks measure it: one
+    // allocation of the encoded size (`Encode::encoded_len`).
+    group.bench_function("encode_fresh", |b| {
+        b.iter(|| {
+            let mut v = Vec::new();
+            black_box(&order).encode(&mut v);
+            black_box(v)
+        })
+    });
     group.bench_function("decode", |b| {
         b.iter(|| {
             let o: Order = codec::from_bytes(black_box(&bytes), Limits::default()).unwrap();
             black_box(o)
+        })
+    });
+    group.finish();
+
+    // Bytes as bytes: a 1 KiB `Vec<u8>` (the echo payload) is one copy
+    // each way (`Encode::encode_slice`, `Decode::decode_vec`).
+    let payload: Vec<u8> = (0..1024u32).map(|i| (i * 37) as u8).collect();
+    let wire = codec::to_bytes(&payload);
+    let mut group = c.benchmark_group("bytes_1k");
+    group
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Bytes(wire.len() as u64));
+    group.bench_function("encode", |b| {
+        b.iter(|| {
+            out.clear();
+            black_box(&payload).encode(&mut out);
+            black_box(&out);
+        })
+    });
+    group.bench_function("decode", |b| {
+        b.iter(|| {
+            let v: Vec<u8> = codec::from_bytes(black_box(&wire), Limits::default()).unwrap();
+            black_box(v)
         })
     });
     group.finish();

@@ -12,6 +12,7 @@
 //!  POST /call/Multiply HTTP/1.1          ─► call id "Multiply"
 //!  X-Timeout-Ms: 500                     ─► the call's deadline (default 10 s)
 //!  X-Caller: billing                     ─► CallContext::caller
+//!  auth-key, auth-ts, auth-nonce, auth-sig ─► the signature (protocol.md §15)
 //!  Content-Length: 7
 //!
 //!  [10,20]                               ─► JSON arguments ─► LocalCaller::call
@@ -32,6 +33,7 @@ use crate::error::{RpcError, Status};
 use crate::http::{
     HttpHandler, HttpLimits, HttpRequest, HttpResponse, HttpServer, HttpServerHandle,
 };
+use crate::protocol;
 use crate::server::{LocalCall, LocalCaller, ServerHandle};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -45,6 +47,17 @@ pub const TIMEOUT_HEADER: &str = "X-Timeout-Ms";
 
 /// The header that names the caller (`CallContext::caller`).
 pub const CALLER_HEADER: &str = "X-Caller";
+
+/// The headers that carry a signed request's fields, named exactly as the
+/// frame's metadata keys (docs/protocol.md §15). The signature covers the
+/// call id and the body, so a request signed for minirpc's JSON codec is
+/// signed for the gateway too.
+pub const SIGNATURE_HEADERS: [&str; 4] = [
+    crate::auth::META_KEY,
+    crate::auth::META_TS,
+    crate::auth::META_NONCE,
+    crate::auth::META_SIG,
+];
 
 /// The HTTP status for a call's [`Status`], as gRPC-JSON transcoding maps
 /// them (grpc-gateway's `HTTPStatusFromCode`). 499 is nginx's "client
@@ -133,12 +146,24 @@ impl Gateway {
                 }
             },
         };
+        // The frame's metadata, carried as headers: the caller's name, and
+        // the signature fields of docs/protocol.md §15 under their own
+        // names (HTTP header names are case-insensitive).
+        let mut metadata = Vec::new();
+        if let Some(caller) = req.header(CALLER_HEADER) {
+            metadata.push((protocol::META_CALLER, caller));
+        }
+        for key in SIGNATURE_HEADERS {
+            if let Some(v) = req.header(key) {
+                metadata.push((key, v));
+            }
+        }
         self.caller.call(&LocalCall {
             call_id,
             codec: CodecId::Json,
             args: &req.body,
             timeout,
-            caller: req.header(CALLER_HEADER),
+            metadata: &metadata,
             peer: req.peer.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
         })
     }

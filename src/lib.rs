@@ -28,6 +28,7 @@
 //! | [`discovery`] | 原理 › 服务发现, 健康检查, 分组部署 | push, not poll: providers hold leases, consumers are told of changes |
 //! | [`balance`] | 原理 › 负载均衡; RPC与HTTP (负载均衡) | the caller picks among the healthy providers itself, one call at a time |
 //! | [`cluster`] | 原理 › 负载均衡 (集群策略); RPC与HTTP (负载均衡, 通知) | discovery + health + balancer + strategy, joined at one call |
+//! | [`auth`] | 原理 › 安全认证; 原理 › 流量控制 (识别调用来源) | a caller proves it holds a secret without sending it: an HMAC over the request |
 //! | [`flow`] | 原理 › 流量控制 (识别调用来源, 单节点限流, 集群限流) | limit before you queue, and a refusal says when to come back |
 //! | [`codec`] | 序列化和反序列化, 原理 › 序列化 | one description of a type, two formats; never trust a length |
 //! | [`json`] | 原理 › 序列化 (JSON: 跨语言, 文本化) | a text format is easy for people, costly for machines |
@@ -55,6 +56,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod auth;
 pub mod balance;
 pub mod checksum;
 pub mod cli;

@@ -300,3 +300,44 @@ fn a_rate_limit_refuses_http_calls_as_it_refuses_rpc_calls() {
     assert_eq!(http.status, 200, "{}", http.text());
     assert_eq!(p.rpc.stats().rejected_rate_limited, 1);
 }
+
+#[test]
+fn a_server_that_authenticates_asks_the_same_signature_over_http() {
+    use minirpc::auth::{Authenticator, Key, Signer};
+    let auth = Authenticator::new().key(Key::new("web-1", "web secret", "web").allow("Who"));
+    let mut s = Server::builder().authenticate(auth).build();
+    s.register_with_context("Who", |ctx: &minirpc::CallContext, (): ()| {
+        let who = ctx.identity().expect("a signed call has an identity");
+        Ok(format!("{} verified={}", who.name(), who.is_verified()))
+    });
+    let rpc = s.serve(local()).unwrap();
+    let http = Gateway::new(&rpc).serve(local()).unwrap();
+
+    // Unsigned: refused as the RPC reader refuses it, even with a claimed name.
+    let r = post(&http, "Who", b"null", &[("X-Caller", "admin")]);
+    assert_eq!(r.status, 401, "{}", r.text());
+    let (status, message) = error_of(&r);
+    assert_eq!(status, "UNAUTHENTICATED");
+    assert!(
+        message.contains("accepts only signed requests"),
+        "{message}"
+    );
+
+    // Signed over the call id and the JSON body, as for minirpc's JSON codec.
+    let signed = Signer::new("web-1", "web secret").sign("Who", b"null");
+    let headers = signed.pairs();
+    let r = post(&http, "Who", b"null", &headers);
+    assert_eq!(
+        (r.status, r.text()),
+        (200, "\"web verified=true\"".to_owned())
+    );
+
+    // The same headers again are a replay; a different body breaks the signature.
+    let r = post(&http, "Who", b"null", &headers);
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(error_of(&r).1.contains("replay"), "{}", r.text());
+    let signed = Signer::new("web-1", "web secret").sign("Who", b"null");
+    let r = post(&http, "Who", b"null ", &signed.pairs());
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(rpc.stats().rejected_auth, 3);
+}

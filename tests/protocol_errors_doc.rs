@@ -35,8 +35,11 @@ use common::{
     assert_closed, header_bytes, multiply_args, raw_connect, read_frame, read_response,
     request_frame, request_frame_with_timeout, send, Gate, RawResponse, PATIENCE,
 };
+use minirpc::auth::{Authenticator, Key, SignedMeta, Signer, UnixClock};
+use minirpc::codec::CodecId;
 use minirpc::protocol::{self, FrameKind, HEADER_LEN};
 use minirpc::{RpcError, Server, ServerBuilder, ServerHandle, Status};
+use std::cell::RefCell;
 use std::net::TcpStream;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -804,6 +807,166 @@ fn the_handler_panicked() -> Case {
     answer_to(&request_frame(7, "Panic", &[]), 7)
 }
 
+// ---- the rows about signed requests (§15) ------------------------------------------
+
+const KEY_ID: &str = "billing-1";
+const SECRET: &str = "correct horse battery staple";
+
+thread_local! {
+    /// The request `check` sends to prove a connection "stays open", when a
+    /// case needs another than the plain `Multiply` (a server that
+    /// authenticates answers only a signed one).
+    static NEXT_CALL: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+/// A request frame (kind 1, binary, no deadline) carrying `meta`.
+fn signed_frame(id: u64, call_id: &str, meta: &SignedMeta, args: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let start = protocol::begin_request(
+        &mut out,
+        FrameKind::Request,
+        CodecId::Binary,
+        id,
+        call_id,
+        0,
+        &meta.pairs(),
+    );
+    out.extend_from_slice(args);
+    protocol::finish_frame(&mut out, start);
+    out
+}
+
+/// A server whose key `billing-1` may call only `Multiply`, on the system
+/// clock (window ±300 s), and a raw connection to it. The next call that
+/// `check` sends on it is signed.
+fn a_server_that_authenticates(nonce_capacity: usize) -> (ServerHandle, TcpStream, Signer) {
+    let auth = Authenticator::new()
+        .key(Key::new(KEY_ID, SECRET, "billing").allow("Multiply"))
+        .nonce_capacity(nonce_capacity);
+    let gate = Gate::new();
+    let (tx, _rx) = mpsc::channel();
+    let server = serve(Server::builder().authenticate(auth), &gate, tx);
+    let stream = raw_connect(server.local_addr());
+    let signer = Signer::new(KEY_ID, SECRET);
+    let args = multiply_args(6, 7);
+    let next = signed_frame(99, "Multiply", &signer.sign("Multiply", &args), &args);
+    NEXT_CALL.with(|n| *n.borrow_mut() = Some(next));
+    (server, stream, signer)
+}
+
+/// The answer of a server that authenticates to the frame `make` builds
+/// (request id 7) with its signer.
+fn authenticated_answer_to(make: impl FnOnce(&Signer) -> Vec<u8>) -> Case {
+    let (server, mut stream, signer) = a_server_that_authenticates(1024);
+    send(&mut stream, &make(&signer));
+    let answer = Some(read_response(&mut stream));
+    Case {
+        stream,
+        request_id: 7,
+        answer,
+        _server: server,
+        _others: Vec::new(),
+    }
+}
+
+fn now() -> u64 {
+    UnixClock::system().now_secs()
+}
+
+fn unsigned_to_an_authenticating_server() -> Case {
+    authenticated_answer_to(|_| request_frame(7, "Multiply", &multiply_args(1, 2)))
+}
+
+fn a_malformed_timestamp() -> Case {
+    authenticated_answer_to(|s| {
+        let args = multiply_args(1, 2);
+        let mut meta = s.sign("Multiply", &args);
+        meta.timestamp = "12:00".into();
+        signed_frame(7, "Multiply", &meta, &args)
+    })
+}
+
+fn an_unknown_key() -> Case {
+    authenticated_answer_to(|_| {
+        let args = multiply_args(1, 2);
+        let meta = Signer::new("nobody-1", SECRET).sign("Multiply", &args);
+        signed_frame(7, "Multiply", &meta, &args)
+    })
+}
+
+fn signed_too_long_ago() -> Case {
+    authenticated_answer_to(|s| {
+        let args = multiply_args(1, 2);
+        let meta = s.sign_with("Multiply", &args, now() - 3600, &s.fresh_nonce());
+        signed_frame(7, "Multiply", &meta, &args)
+    })
+}
+
+fn signed_in_the_future() -> Case {
+    authenticated_answer_to(|s| {
+        let args = multiply_args(1, 2);
+        let meta = s.sign_with("Multiply", &args, now() + 3600, &s.fresh_nonce());
+        signed_frame(7, "Multiply", &meta, &args)
+    })
+}
+
+fn a_signature_that_does_not_match() -> Case {
+    authenticated_answer_to(|s| {
+        let meta = s.sign("Multiply", &multiply_args(1, 2));
+        signed_frame(7, "Multiply", &meta, &multiply_args(1, 3))
+    })
+}
+
+fn a_call_id_the_key_may_not_call() -> Case {
+    authenticated_answer_to(|s| signed_frame(7, "Fail", &s.sign("Fail", &[]), &[]))
+}
+
+/// Send `first` (which must succeed), then the requests `then` returns
+/// (all but the last must succeed too); the case is the answer to the last.
+fn after_good_calls(nonce_capacity: usize, calls: impl FnOnce(&Signer) -> Vec<Vec<u8>>) -> Case {
+    let (server, mut stream, signer) = a_server_that_authenticates(nonce_capacity);
+    let mut frames = calls(&signer);
+    let last = frames.pop().expect("at least one frame");
+    for f in &frames {
+        send(&mut stream, f);
+        let ok = read_response(&mut stream);
+        assert_eq!(ok.status, Status::Ok, "a good signed call: {}", ok.message);
+    }
+    send(&mut stream, &last);
+    let answer = Some(read_response(&mut stream));
+    Case {
+        stream,
+        request_id: 7,
+        answer,
+        _server: server,
+        _others: Vec::new(),
+    }
+}
+
+fn a_replayed_nonce() -> Case {
+    after_good_calls(1024, |s| {
+        let args = multiply_args(1, 2);
+        let f = signed_frame(7, "Multiply", &s.sign("Multiply", &args), &args);
+        vec![f.clone(), f]
+    })
+}
+
+fn below_the_floor_of_a_full_replay_cache() -> Case {
+    // A cache of one nonce: the second request pushes the first out, and
+    // the first, sent again, can no longer be told from a fresh one.
+    after_good_calls(1, |s| {
+        let args = multiply_args(1, 2);
+        let first = s.sign_with("Multiply", &args, now() - 2, &s.fresh_nonce());
+        let second = s.sign_with("Multiply", &args, now() - 1, &s.fresh_nonce());
+        let first = signed_frame(7, "Multiply", &first, &args);
+        vec![
+            first.clone(),
+            signed_frame(7, "Multiply", &second, &args),
+            first,
+        ]
+    })
+}
+
 /// Sends one row's input and returns the answer.
 type RunCase = fn() -> Case;
 
@@ -837,6 +1000,33 @@ const CASES: &[(&str, RunCase)] = &[
     ),
     ("More than 64 metadata pairs", too_much_metadata),
     ("Unknown call id", unknown_call_id),
+    (
+        "A request without all four `auth-*`",
+        unsigned_to_an_authenticating_server,
+    ),
+    (
+        "A signed request whose `auth-ts` is not",
+        a_malformed_timestamp,
+    ),
+    ("A signed request whose `auth-key`", an_unknown_key),
+    (
+        "A signed request whose `auth-ts` is older",
+        signed_too_long_ago,
+    ),
+    (
+        "A signed request whose `auth-ts` is further",
+        signed_in_the_future,
+    ),
+    (
+        "A signed request whose signature",
+        a_signature_that_does_not_match,
+    ),
+    ("A correctly signed request", a_call_id_the_key_may_not_call),
+    ("A signed request whose nonce", a_replayed_nonce),
+    (
+        "A signed request signed at or before",
+        below_the_floor_of_a_full_replay_cache,
+    ),
     ("Arguments that do not decode", arguments_that_do_not_decode),
     ("The call's deadline passed", deadline_passed_in_the_queue),
     ("A call over a rate limit", a_call_over_a_rate_limit),
@@ -867,6 +1057,7 @@ const CASES: &[(&str, RunCase)] = &[
 
 /// Run `row`'s case and compare what the server did with the page.
 fn check(row: &Row, case: RunCase) {
+    NEXT_CALL.with(|n| n.borrow_mut().take());
     let mut c = case();
     if row.no_answer {
         assert!(
@@ -884,10 +1075,10 @@ fn check(row: &Row, case: RunCase) {
     if row.stays_open {
         // For a row with no answer, this is also the proof that nothing
         // came back: the first frame after the input must be this answer.
-        send(
-            &mut c.stream,
-            &request_frame(99, "Multiply", &multiply_args(6, 7)),
-        );
+        let next = NEXT_CALL
+            .with(|n| n.borrow_mut().take())
+            .unwrap_or_else(|| request_frame(99, "Multiply", &multiply_args(6, 7)));
+        send(&mut c.stream, &next);
         let after = read_response(&mut c.stream);
         assert_eq!(
             (after.header.request_id, after.status, after.result_i32()),

@@ -74,6 +74,8 @@ fn closed_by_server(s: &mut TcpStream) -> bool {
 
 #[test]
 fn clients_that_never_read_their_responses_do_not_stop_other_clients() {
+    const WRITE_TIMEOUT: Duration = Duration::from_secs(8);
+    const GOOD_CALL: Duration = Duration::from_secs(6);
     // Two workers. Each silent client floods requests for 256 KiB answers
     // and never reads one: with workers writing to sockets themselves, two
     // such clients held both workers and the server served no one else.
@@ -81,7 +83,7 @@ fn clients_that_never_read_their_responses_do_not_stop_other_clients() {
         Server::builder()
             .workers(2)
             .inline_max(Duration::ZERO)
-            .write_timeout(Duration::from_secs(3)),
+            .write_timeout(WRITE_TIMEOUT),
         |_| {},
     );
     let addr = server.local_addr();
@@ -98,10 +100,11 @@ fn clients_that_never_read_their_responses_do_not_stop_other_clients() {
         silent.push(s);
     }
     // A good client on another connection is served throughout: each call
-    // well within 2 s, while the silent peers hold their responses for
-    // write_timeout (3 s) before they are cut off.
+    // within GOOD_CALL, shorter than the write_timeout for which the silent
+    // peers hold their responses before they are cut off. (Both are long
+    // enough for a loaded CI machine; the order of the two is the point.)
     let good = Client::builder()
-        .call_timeout(Duration::from_secs(2))
+        .call_timeout(GOOD_CALL)
         .connect(addr)
         .unwrap();
     for i in 0..20 {
@@ -110,7 +113,7 @@ fn clients_that_never_read_their_responses_do_not_stop_other_clients() {
     }
     // And the silent peers are cut off once their responses have waited
     // longer than write_timeout, which frees what they held.
-    await_connections(&server, 1, PATIENCE);
+    await_connections(&server, 1, WRITE_TIMEOUT + PATIENCE);
     drop(silent);
 }
 

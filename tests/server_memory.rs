@@ -168,11 +168,12 @@ fn a_mix_of_hostile_peers_leaves_a_good_client_served_and_memory_bounded() {
     }
     // Meanwhile a good client's calls all succeed.
     let client = Client::builder()
-        .call_timeout(PATIENCE)
+        .call_timeout(3 * PATIENCE)
         .connect(addr)
         .unwrap();
-    // A fixed number of calls, each bounded by its timeout (PATIENCE): the test
-    // asserts that they all succeed, not how fast.
+    // A fixed number of calls, each bounded by its timeout (generous: 36
+    // hostile threads share two cores with it, and CI may be busier still):
+    // the test asserts that they all succeed, not how fast.
     let mut peak = 0;
     for i in 0..GOOD_CALLS {
         good_call(&client, i);

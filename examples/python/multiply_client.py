@@ -7,7 +7,7 @@ article's RPC-versus-HTTP table). The comments name the section of
 docs/protocol.md that each step follows ("§3" is section 3 of that page).
 
 Usage:
-    python3 examples/python/multiply_client.py HOST:PORT [L R] [--json] [--checksum]
+    python3 examples/python/multiply_client.py HOST:PORT [L R] [--json] [--checksum] [--sign KEYID:SECRET]
 
 L and R default to 10 and 20, so by default it prints 200. If the server
 answers with an error, it prints the status and message to stderr and exits
@@ -27,10 +27,19 @@ whose CRC does not match (exit status 3). The CRC-32C is computed here, in
 pure Python, from the parameters on the page: Python's zlib.crc32 is a
 different CRC.
 
+With --sign KEYID:SECRET the request is signed (§15), for a server that
+authenticates: four auth-* metadata pairs, the last an HMAC-SHA256 (Python's
+hmac and hashlib) over the key id, the current time, a fresh random nonce,
+the call id and the SHA-256 of the argument bytes. The secret is the UTF-8
+bytes of SECRET; it is never sent.
+
 tests/interop_python.rs runs this script against a real minirpc server.
 """
 
+import hashlib
+import hmac
 import json
+import os
 import socket
 import struct
 import sys
@@ -152,6 +161,33 @@ def request_frame(request_id, call_id, timeout_ms, metadata, args, codec=CODEC_B
     return header + body
 
 
+# ---- signing (§15) -------------------------------------------------------------
+
+SCHEME = "minirpc-hmac-sha256-v1"  # §15: the first string of the bytes signed
+
+
+def signed_metadata(key_id, secret, call_id, args, timestamp=None, nonce=None):
+    """§15: the four auth-* metadata pairs for one request.
+
+    The bytes signed are five strings (u32 length + UTF-8, §1): the scheme,
+    the key id, the timestamp and the nonce exactly as sent, the call id;
+    then the 32-byte SHA-256 of the argument bytes.
+    """
+    timestamp = str(int(time.time())) if timestamp is None else timestamp
+    nonce = os.urandom(16).hex() if nonce is None else nonce  # 32 hex digits, never reused
+    message = b"".join(encode_string(s) for s in (SCHEME, key_id, timestamp, nonce, call_id))
+    message += hashlib.sha256(args).digest()
+    signature = hmac.new(secret, message, hashlib.sha256).hexdigest()  # lowercase hex
+    return [("auth-key", key_id), ("auth-ts", timestamp), ("auth-nonce", nonce), ("auth-sig", signature)]
+
+
+# §15: the page's worked example, so a mistake above is caught before any call.
+assert signed_metadata(
+    "billing-1", b"correct horse battery staple", "Multiply", struct.pack(">ii", 10, 20),
+    "1700000000", "00112233445566778899aabbccddeeff",
+)[3][1] == "fd4ce05e6e861540b3da4bb27cee2e98a2b6bb541a1e3c4afe5a7b79ffc5a271"
+
+
 # ---- reading -----------------------------------------------------------------
 
 
@@ -255,11 +291,16 @@ def decode_result(codec, result):
     return product
 
 
-def multiply(host, port, l, r, codec=CODEC_BINARY, checksum=False):
-    """Call Multiply(l, r) and return the product; raise RpcError if the server refuses."""
+def multiply(host, port, l, r, codec=CODEC_BINARY, checksum=False, sign=None):
+    """Call Multiply(l, r) and return the product; raise RpcError if the server refuses.
+
+    `sign` is None or (key id, secret bytes): then the request is signed (§15).
+    """
     args = encode_args(codec, l, r)
-    # §4: timeout 10000 ms, no metadata, as the default minirpc client sends.
-    frame = request_frame(REQUEST_ID, "Multiply", int(TIMEOUT_S * 1000), [], args, codec)
+    # §4: timeout 10000 ms, no metadata, as the default minirpc client sends
+    # (or the four auth-* pairs of §15 when signing).
+    metadata = signed_metadata(sign[0], sign[1], "Multiply", args) if sign else []
+    frame = request_frame(REQUEST_ID, "Multiply", int(TIMEOUT_S * 1000), metadata, args, codec)
     if checksum:
         frame = seal(frame)  # §14
 
@@ -319,7 +360,17 @@ def parse_address(text):
 
 
 def main(argv):
-    usage = "usage: python3 %s HOST:PORT [L R] [--json] [--checksum]" % argv[0]
+    usage = "usage: python3 %s HOST:PORT [L R] [--json] [--checksum] [--sign KEYID:SECRET]" % argv[0]
+    # --sign takes the next argument; take both out first.
+    sign = None
+    if "--sign" in argv[1:]:
+        at = argv.index("--sign")
+        key_id, sep, secret = (argv[at + 1] if at + 1 < len(argv) else "").partition(":")
+        if not sep or not key_id:
+            print("--sign needs KEYID:SECRET\n%s" % usage, file=sys.stderr)
+            return 2
+        sign = (key_id, secret.encode("utf-8"))
+        argv = argv[:at] + argv[at + 2 :]
     # The flags may stand anywhere after the script name; the rest are positional.
     flags = ("--json", "--checksum")
     codec = CODEC_JSON if "--json" in argv[1:] else CODEC_BINARY
@@ -339,7 +390,7 @@ def main(argv):
             print("%d does not fit in an i32, the type Multiply takes" % v, file=sys.stderr)
             return 2
     try:
-        print(multiply(host, port, l, r, codec, checksum))
+        print(multiply(host, port, l, r, codec, checksum, sign))
     except RpcError as e:
         print("server error: %s" % e, file=sys.stderr)
         return 1

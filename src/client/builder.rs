@@ -9,6 +9,7 @@
 
 use super::heartbeat::Heartbeat;
 use super::Client;
+use crate::auth::Signer;
 use crate::codec::{CodecId, Limits};
 use crate::error::RpcError;
 use crate::metrics::ClientMetrics;
@@ -36,6 +37,7 @@ pub struct ClientBuilder {
     pub(super) tracer: Option<Tracer>,
     /// The client's counters (a fresh set for each client: see `Client::open`).
     pub(super) metrics: Arc<ClientMetrics>,
+    pub(super) signer: Option<Arc<Signer>>,
 }
 
 impl Default for ClientBuilder {
@@ -58,6 +60,7 @@ impl Default for ClientBuilder {
             reconnect_max: Duration::from_secs(5),
             tracer: None,
             metrics: Arc::default(),
+            signer: None,
         }
     }
 }
@@ -86,6 +89,21 @@ impl ClientBuilder {
     /// (servers use it for flow control and logs). Default none.
     pub fn caller_id(mut self, id: impl Into<String>) -> Self {
         self.caller_id = Some(id.into());
+        self
+    }
+    /// Sign every request with key `key_id` and its `secret` (HMAC-SHA256
+    /// over the call id, the argument bytes, the time and a fresh nonce;
+    /// see [`crate::auth`]), for a server that authenticates
+    /// (`ServerBuilder::authenticate`). The secret never leaves this
+    /// process. Default none: requests are not signed.
+    pub fn credentials(self, key_id: impl Into<String>, secret: impl AsRef<[u8]>) -> Self {
+        self.signer(Signer::new(key_id, secret))
+    }
+    /// Sign every request with `signer` (as
+    /// [`credentials`](Self::credentials) does, with a signer you built,
+    /// for example on a test clock).
+    pub fn signer(mut self, signer: Signer) -> Self {
+        self.signer = Some(Arc::new(signer));
         self
     }
     /// Largest response body accepted. Default 4 MiB.

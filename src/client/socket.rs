@@ -159,6 +159,23 @@ impl Writer {
         self.frames.send_by(frame, deadline)
     }
 
+    /// Senders leave their frames for [`uncork`](Writer::uncork) to write
+    /// (see [`FrameWriter::cork`]).
+    pub(crate) fn cork(&self) {
+        self.frames.cork();
+    }
+
+    /// Write what piled up since [`cork`](Writer::cork), by `deadline`.
+    pub(crate) fn uncork(&self, deadline: Deadline) -> Result<(), RpcError> {
+        if self.frames.uncork_if_nothing_to_write() {
+            // Nobody sent meanwhile: no write, so no need to tell the
+            // idle probe that one is running.
+            return Ok(());
+        }
+        let _sending = self.sending.read().unwrap_or_else(PoisonError::into_inner);
+        self.frames.uncork(deadline)
+    }
+
     /// Proof that nobody is sending, held until dropped; `None` if someone is.
     pub(crate) fn idle(&self) -> Option<RwLockWriteGuard<'_, ()>> {
         match self.sending.try_write() {

@@ -67,6 +67,7 @@ pub struct ClusterBuilder {
     health: HealthConfig,
     idempotent: HashSet<String>,
     budget: RetryBudget,
+    credentials: Option<(String, Vec<u8>)>,
 }
 
 impl ClusterBuilder {
@@ -116,6 +117,14 @@ impl ClusterBuilder {
         self
     }
 
+    /// Sign every call with key `key_id` and its `secret`, on every
+    /// instance (each connection gets a `ClientBuilder::credentials`
+    /// signer). Default none.
+    pub fn credentials(mut self, key_id: impl Into<String>, secret: impl AsRef<[u8]>) -> Self {
+        self.credentials = Some((key_id.into(), secret.as_ref().to_vec()));
+        self
+    }
+
     /// Subscribe, wait (bounded) for the first list, and start the watcher.
     pub fn connect(self) -> Result<ClusterClient, RpcError> {
         let sub = self
@@ -130,6 +139,7 @@ impl ClusterBuilder {
             strategy: self.strategy,
             call_timeout: self.call_timeout,
             connect_timeout: self.connect_timeout,
+            credentials: self.credentials,
             idempotent: self.idempotent,
             budget: self.budget,
             listed: Mutex::new(Vec::new()),
@@ -188,6 +198,7 @@ impl ClusterClient {
             connect_timeout: Duration::from_secs(1),
             health: HealthConfig::default(),
             idempotent: HashSet::new(),
+            credentials: None,
             budget: RetryBudget::default(),
         }
     }

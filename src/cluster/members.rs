@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     pub(crate) balancer: Box<dyn Balancer>,
     pub(crate) strategy: Strategy,
     pub(crate) call_timeout: Duration,
+    /// Key id and secret every connection signs with, if any.
+    pub(crate) credentials: Option<(String, Vec<u8>)>,
     pub(crate) connect_timeout: Duration,
     pub(crate) idempotent: HashSet<String>,
     pub(crate) budget: RetryBudget,
@@ -160,10 +162,13 @@ impl Inner {
         // Opened outside the lock: a slow connect must not stall calls to
         // other instances. Two callers may race; the first one kept wins.
         let timeout = deadline.remaining_capped(self.connect_timeout);
-        let c = Client::builder()
+        let mut builder = Client::builder()
             .connect_timeout(timeout)
-            .call_timeout(self.call_timeout)
-            .connect(addr)?;
+            .call_timeout(self.call_timeout);
+        if let Some((key_id, secret)) = &self.credentials {
+            builder = builder.credentials(key_id.as_str(), secret);
+        }
+        let c = builder.connect(addr)?;
         Ok(lock(&self.clients).entry(addr).or_insert(c).clone())
     }
 

@@ -38,19 +38,33 @@ fn json_array<'a, T: Encode + 'a>(items: impl Iterator<Item = &'a T>, out: &mut 
 }
 
 impl<T: Encode> Encode for [T] {
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
-        encode_len(self.len(), out);
-        for x in self {
-            x.encode(out);
+        // Into a buffer with no room left (a fresh `Vec`), room for it all
+        // at once: one allocation (see `Encode::encoded_len`).
+        if out.capacity() == out.len() {
+            out.reserve(self.encoded_len());
         }
+        encode_len(self.len(), out);
+        // One by one, or one copy for bytes (see `Encode::encode_slice`).
+        T::encode_slice(self, out);
+    }
+    #[inline]
+    fn encoded_len(&self) -> usize {
+        4 + T::slice_encoded_len(self)
     }
     fn encode_json(&self, out: &mut String) {
         json_array(self.iter(), out)
     }
 }
 impl<T: Encode> Encode for Vec<T> {
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         self.as_slice().encode(out)
+    }
+    #[inline]
+    fn encoded_len(&self) -> usize {
+        self.as_slice().encoded_len()
     }
     fn encode_json(&self, out: &mut String) {
         json_array(self.iter(), out)
@@ -66,10 +80,9 @@ impl<T: Decode> Decode for Vec<T> {
         // `Option<String>` is 1 byte as None, 24 in memory), so the memory
         // is charged to the decode budget before it is reserved.
         r.charge(n.saturating_mul(element_cost::<T>()), "a Vec")?;
-        let mut v = Vec::with_capacity(n);
-        for _ in 0..n {
-            v.push(T::decode(r)?);
-        }
+        // Reserves n and decodes them one by one, or copies n bytes at
+        // once for a Vec<u8> (see `Decode::decode_vec`).
+        let v = T::decode_vec(r, n)?;
         r.leave();
         Ok(v)
     }
@@ -171,6 +184,12 @@ impl<K: Encode, V: Encode, S> Encode for HashMap<K, V, S> {
             v.encode(out);
         }
     }
+    fn encoded_len(&self) -> usize {
+        4 + self
+            .iter()
+            .map(|(k, v)| k.encoded_len() + v.encoded_len())
+            .sum::<usize>()
+    }
     fn encode_json(&self, out: &mut String) {
         json_map(self.iter(), out)
     }
@@ -210,6 +229,12 @@ impl<K: Encode, V: Encode> Encode for BTreeMap<K, V> {
             k.encode(out);
             v.encode(out);
         }
+    }
+    fn encoded_len(&self) -> usize {
+        4 + self
+            .iter()
+            .map(|(k, v)| k.encoded_len() + v.encoded_len())
+            .sum::<usize>()
     }
     fn encode_json(&self, out: &mut String) {
         json_map(self.iter(), out)

@@ -164,6 +164,46 @@ pub trait Encode {
 
     /// Append this value as JSON text to `out` (JSON codec).
     fn encode_json(&self, out: &mut String);
+
+    /// How many bytes [`encode`](Encode::encode) will append: exact for
+    /// the built-in types and `record!` types, and only ever used to
+    /// reserve room, never trusted for correctness. The default, 0, means
+    /// "not known" (the buffer then grows as it is written).
+    ///
+    /// Buys: [`to_bytes`] and a `record!` written into a `Vec` with no
+    /// room allocate once instead of growing step by step (measured by
+    /// `benches/codec.rs`, `order/encode_fresh`).
+    #[inline]
+    fn encoded_len(&self) -> usize {
+        0
+    }
+
+    /// Append a whole slice of values, as `[T]` and `Vec<T>` do after
+    /// their count. The default encodes them one by one; `u8` overrides it
+    /// with one copy, so bytes travel as bytes (the layout is the same:
+    /// one byte per element).
+    ///
+    /// Buys: a `Vec<u8>` is one `memcpy`, not a call per byte
+    /// (measured by `benches/codec.rs`, `bytes_1k`).
+    #[inline]
+    fn encode_slice(items: &[Self], out: &mut Vec<u8>)
+    where
+        Self: Sized,
+    {
+        for x in items {
+            x.encode(out);
+        }
+    }
+
+    /// [`encoded_len`](Encode::encoded_len) of a whole slice, without its
+    /// count (the sum of its elements').
+    #[inline]
+    fn slice_encoded_len(items: &[Self]) -> usize
+    where
+        Self: Sized,
+    {
+        items.iter().map(Encode::encoded_len).sum()
+    }
 }
 
 /// Something that can be read back from both wire formats.
@@ -186,6 +226,23 @@ pub trait Decode: Sized {
     /// bytes are not one (binary codec).
     fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError>;
 
+    /// Read `n` values into a `Vec`, as `Vec<T>` does after its count.
+    /// When this is called `n` has been checked against the bytes left and
+    /// [`Limits::max_len`], and its memory charged to the decode budget, so
+    /// reserving `n` at once is safe. The default decodes them one by one;
+    /// `u8` overrides it with one copy (the bytes on the wire are already
+    /// the elements).
+    ///
+    /// Buys: a `Vec<u8>` is one `memcpy` (see [`Encode::encode_slice`]).
+    #[inline]
+    fn decode_vec(r: &mut Reader<'_>, n: usize) -> Result<Vec<Self>, RpcError> {
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(Self::decode(r)?);
+        }
+        Ok(v)
+    }
+
     /// Read one value from a parsed JSON tree (JSON codec). Records check
     /// their `"@type"` against `cx`'s whitelist.
     fn decode_json(v: &Json, cx: &JsonCx<'_>) -> Result<Self, RpcError>;
@@ -198,7 +255,8 @@ pub trait Decode: Sized {
 
 /// Encode `value` into a new byte vector.
 pub fn to_bytes<T: Encode + ?Sized>(value: &T) -> Vec<u8> {
-    let mut out = Vec::new();
+    // One allocation of the right size (see `Encode::encoded_len`).
+    let mut out = Vec::with_capacity(value.encoded_len());
     value.encode(&mut out);
     out
 }

@@ -21,8 +21,41 @@ use std::fmt::Write as _;
 // Binary: fixed width, big-endian. JSON: a number, written and read as exact
 // decimal text (integers never pass through a float, so u64::MAX survives).
 
+// Bytes as bytes: a `[u8]` is its own encoding (a byte is one byte,
+// big-endian or not), so `u8` encodes and decodes whole slices with one
+// copy. The layout is unchanged; tests/codec_binary.rs pins it to the
+// one-by-one bytes. Buys one `memcpy` per `Vec<u8>` instead of a call per
+// byte (benches/codec.rs, `bytes_1k`).
+macro_rules! integer_slices {
+    (u8) => {
+        #[inline]
+        fn encode_slice(items: &[u8], out: &mut Vec<u8>) {
+            out.extend_from_slice(items);
+        }
+        #[inline]
+        fn slice_encoded_len(items: &[u8]) -> usize {
+            items.len()
+        }
+    };
+    ($t:ty) => {
+        #[inline]
+        fn slice_encoded_len(items: &[$t]) -> usize {
+            items.len() * std::mem::size_of::<$t>()
+        }
+    };
+}
+macro_rules! integer_vec {
+    (u8) => {
+        #[inline]
+        fn decode_vec(r: &mut Reader<'_>, n: usize) -> Result<Vec<u8>, RpcError> {
+            Ok(r.take(n, "bytes")?.to_vec())
+        }
+    };
+    ($t:ty) => {};
+}
+
 macro_rules! integer {
-    ($($t:ty),*) => {$(
+    ($($t:ident),*) => {$(
         impl Encode for $t {
             #[inline]
             fn encode(&self, out: &mut Vec<u8>) {
@@ -31,6 +64,13 @@ macro_rules! integer {
             fn encode_json(&self, out: &mut String) {
                 let _ = write!(out, "{self}");
             }
+            #[inline]
+            fn encoded_len(&self) -> usize {
+                std::mem::size_of::<$t>()
+            }
+            // Every type but u8 uses the default (one by one); u8 is
+            // written out below.
+            integer_slices!($t);
         }
         impl Decode for $t {
             const MIN_BYTES: usize = std::mem::size_of::<$t>();
@@ -38,6 +78,7 @@ macro_rules! integer {
             fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
                 Ok(<$t>::from_be_bytes(r.array(stringify!($t))?))
             }
+            integer_vec!($t);
             fn decode_json(v: &Json, _cx: &JsonCx<'_>) -> Result<Self, RpcError> {
                 match v {
                     Json::Number(text) => text.parse::<$t>().map_err(|_| {
@@ -75,6 +116,10 @@ macro_rules! float {
                     let _ = write!(out, "{self:?}");
                 }
             }
+            #[inline]
+            fn encoded_len(&self) -> usize {
+                std::mem::size_of::<$t>()
+            }
         }
         impl Decode for $t {
             const MIN_BYTES: usize = std::mem::size_of::<$t>();
@@ -82,6 +127,7 @@ macro_rules! float {
             fn decode(r: &mut Reader<'_>) -> Result<Self, RpcError> {
                 Ok(<$t>::from_be_bytes(r.array(stringify!($t))?))
             }
+            integer_vec!($t);
             fn decode_json(v: &Json, _cx: &JsonCx<'_>) -> Result<Self, RpcError> {
                 match v {
                     Json::Number(text) => match text.parse::<$t>() {
@@ -106,6 +152,9 @@ macro_rules! float {
 float!(f32, f64);
 
 impl Encode for usize {
+    fn encoded_len(&self) -> usize {
+        8
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         (*self as u64).encode(out)
     }
@@ -127,6 +176,9 @@ impl Decode for usize {
     }
 }
 impl Encode for isize {
+    fn encoded_len(&self) -> usize {
+        8
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         (*self as i64).encode(out)
     }
@@ -149,6 +201,9 @@ impl Decode for isize {
 }
 
 impl Encode for bool {
+    fn encoded_len(&self) -> usize {
+        1
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(*self as u8)
     }
@@ -176,6 +231,9 @@ impl Decode for bool {
 
 impl Encode for char {
     const JSON_STRING: bool = true;
+    fn encoded_len(&self) -> usize {
+        4
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         (*self as u32).encode(out)
     }

@@ -26,10 +26,12 @@
 //! to what its methods need.
 
 use super::table::Server;
+use crate::auth::Authenticator;
 use crate::codec::{DeclaredTypes, Limits};
 use crate::protocol::{self, HEADER_LEN};
 use crate::trace::Tracer;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings for a [`Server`]. Every field has a documented default (see
@@ -55,6 +57,7 @@ pub struct ServerBuilder {
     pub(crate) tracer: Option<Tracer>,
     pub(crate) rate_limits: Vec<crate::flow::Rule>,
     pub(crate) describe: bool,
+    pub(crate) auth: Option<Arc<Authenticator>>,
 }
 
 impl Default for ServerBuilder {
@@ -79,6 +82,7 @@ impl Default for ServerBuilder {
             tracer: None,
             rate_limits: Vec::new(),
             describe: true,
+            auth: None,
         }
     }
 }
@@ -232,6 +236,20 @@ impl ServerBuilder {
     /// Default true.
     pub fn describe(mut self, on: bool) -> Self {
         self.describe = on;
+        self
+    }
+
+    /// Accept only requests signed with one of `auth`'s keys, and only for
+    /// the call ids each key is allowed (see [`crate::auth`]). Checked on
+    /// the connection's reader, after the call id is found and before any
+    /// argument byte is decoded; a refusal is `Unauthenticated` or
+    /// `PermissionDenied` and costs one small frame. The health probe
+    /// `$minirpc.ping` stays open. Handlers then see the key's caller as a
+    /// verified [`CallContext::identity`](super::CallContext::identity).
+    /// Default off: every request is served, and the `caller` metadata is
+    /// taken on trust (unverified).
+    pub fn authenticate(mut self, auth: impl Into<Arc<Authenticator>>) -> Self {
+        self.auth = Some(auth.into());
         self
     }
     /// A server with these settings and an empty call table.

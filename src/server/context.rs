@@ -5,6 +5,7 @@
 //! deadline the caller set, who the caller is, whether it has since given
 //! up. A handler that reads them can skip work nobody is waiting for.
 
+use crate::auth::Identity;
 use crate::codec::{CodecId, Limits};
 use crate::time::Deadline;
 use crate::trace::{self, Side, Tracer};
@@ -21,7 +22,7 @@ pub struct CallContext {
     pub(crate) deadline: Deadline,
     /// When the request was read (where the server's latency clock starts).
     pub(crate) received: Instant,
-    pub(crate) caller: Option<String>,
+    pub(crate) identity: Option<Identity>,
     pub(crate) peer: SocketAddr,
     pub(crate) codec: CodecId,
     pub(crate) limits: Limits,
@@ -39,7 +40,7 @@ impl std::fmt::Debug for CallContext {
             .field("call_id", &self.call_id)
             .field("request_id", &self.request_id)
             .field("deadline", &self.deadline)
-            .field("caller", &self.caller)
+            .field("identity", &self.identity)
             .field("peer", &self.peer)
             .field("codec", &self.codec)
             .finish_non_exhaustive()
@@ -76,9 +77,19 @@ impl CallContext {
                 .as_ref()
                 .is_some_and(|c| c.load(Ordering::Relaxed))
     }
-    /// The caller's identity from the request metadata, if it sent one.
+    /// The caller's name: the key's caller when the server authenticates
+    /// (`ServerBuilder::authenticate`), else the `caller` metadata if the
+    /// request carried one. See [`identity`](Self::identity) for whether
+    /// it was proven.
     pub fn caller(&self) -> Option<&str> {
-        self.caller.as_deref()
+        self.identity.as_ref().map(Identity::name)
+    }
+    /// Who the call is from, and whether a signature proved it (原理 ›
+    /// 流量控制 › 识别调用来源): verified when the server authenticates,
+    /// declared (unverified) when it does not; `None` for an unsigned
+    /// request that named no caller.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
     }
     /// The address the call came from.
     pub fn peer(&self) -> SocketAddr {

@@ -11,6 +11,7 @@
 //!
 //! ```text
 //!   frame ─► codec known? ─► envelope parses? ─► call id in the table?
+//!        ─► signed and allowed? (when the server authenticates)
 //!        ─► within its rate limits (crate::flow)?
 //!        ─► proven short? run here (inline) ─────────────────────────┐
 //!        ─► within in-flight and byte limits? ─► queue for a worker ─┤
@@ -19,6 +20,7 @@
 //!                within max_frame_bytes? ─► response frame ─► outbox
 //! ```
 
+use super::admit;
 use super::connection::Conn;
 use super::context::CallContext;
 use super::describe;
@@ -109,6 +111,12 @@ pub(crate) fn dispatch(
         return None;
     }
     if head.call_id == describe::DESCRIBE_CALL_ID && inner.config.describe {
+        // The call table is the map of what to attack, so a server that
+        // authenticates lists it only to a key allowed this call id.
+        if let Err(e) = admit::identify(inner, &head) {
+            reject(e, codec);
+            return None;
+        }
         if !oneway {
             describe::answer(inner, conn, codec, id);
         }
@@ -141,19 +149,27 @@ pub(crate) fn dispatch(
     trace::emit(tracer, Side::Server, 4, None, || {
         format!("found \"{}\" in the call table (call_id_map)", head.call_id)
     });
-    // ---- flow control (原理 › 流量控制): before any worker or queue slot ----
-    if let Err(e) = inner
-        .flow
-        .check(head.call_id, head.meta(protocol::META_CALLER))
-    {
-        inner
-            .stats
-            .rejected_rate_limited
-            .fetch_add(1, Ordering::Relaxed);
+    // ---- admission (原理 › 安全认证, 流量控制): who is calling, and may they ----
+    // Both before a single argument byte is decoded and before the call may
+    // take a place in the queue (see admit.rs). The health probe above is
+    // answered before this: a load balancer or registry probing liveness
+    // holds no key, and the probe runs no handler and reads no argument, so
+    // there is nothing in it to protect or to ration.
+    let identity = match admit::identify(inner, &head) {
+        Ok(identity) => identity,
+        Err(e) => {
+            trace::emit(tracer, Side::Server, 4, None, || {
+                format!("refused \"{}\" before decoding it: {e}", head.call_id)
+            });
+            reject(e, codec);
+            return None;
+        }
+    };
+    if let Err(e) = admit::within_limits(inner, head.call_id, identity.as_ref()) {
         reject(e, codec);
         return None;
     }
-    // ---- end of flow control ----
+    // ---- end of admission ----
     let deadline = match head.timeout_ms {
         0 => Deadline::NEVER,
         ms => Deadline::from_instant(received, Duration::from_millis(ms.into())),
@@ -163,7 +179,7 @@ pub(crate) fn dispatch(
         request_id: id,
         deadline,
         received,
-        caller: head.meta(protocol::META_CALLER).map(str::to_owned),
+        identity,
         peer: conn.peer,
         codec,
         limits: inner.config.limits,

@@ -44,6 +44,10 @@ pub struct ServerStats {
     /// Oneway calls that failed (there is no one to tell, so they are
     /// counted here).
     pub oneway_failed: u64,
+    /// Requests refused by authentication (`ServerBuilder::authenticate`):
+    /// unsigned, badly signed, stale, replayed, or outside the key's
+    /// permissions. Also counted in `calls_failed`.
+    pub rejected_auth: u64,
     /// Calls the client cancelled (with a cancel frame) before their answer
     /// left: dropped from the queue, or run but not answered.
     pub cancelled: u64,
@@ -59,6 +63,7 @@ pub(crate) struct StatCounters {
     pub(crate) calls_ok: AtomicU64,
     pub(crate) calls_failed: AtomicU64,
     pub(crate) rejected_busy: AtomicU64,
+    pub(crate) rejected_auth: AtomicU64,
     pub(crate) oneway_failed: AtomicU64,
     pub(crate) cancelled: AtomicU64,
     pub(crate) rejected_rate_limited: AtomicU64,
@@ -347,6 +352,7 @@ impl ServerStats {
             calls_ok: s.calls_ok.load(Ordering::Relaxed),
             calls_failed: s.calls_failed.load(Ordering::Relaxed),
             rejected_busy: s.rejected_busy.load(Ordering::Relaxed),
+            rejected_auth: s.rejected_auth.load(Ordering::Relaxed),
             oneway_failed: s.oneway_failed.load(Ordering::Relaxed),
             cancelled: s.cancelled.load(Ordering::Relaxed),
             rejected_rate_limited: s.rejected_rate_limited.load(Ordering::Relaxed),

@@ -16,11 +16,12 @@
 //!        └──────────────── waits for it by the call's deadline
 //! ```
 
+use super::admit;
 use super::dispatch::run_call;
 use super::handle::Inner;
 use crate::codec::CodecId;
 use crate::error::{RpcError, Status};
-use crate::protocol::{self, Header, ResponseHead, HEADER_LEN};
+use crate::protocol::{self, Header, RequestHead, ResponseHead, HEADER_LEN};
 use crate::time::Deadline;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -49,8 +50,9 @@ pub struct LocalCall<'a> {
     pub args: &'a [u8],
     /// How long the caller waits; the call's deadline, as on the wire.
     pub timeout: Duration,
-    /// The caller's identity, if it gave one (`CallContext::caller`).
-    pub caller: Option<&'a str>,
+    /// The request's metadata, as a frame carries it (docs/protocol.md §4):
+    /// `caller`, and the `auth-*` signature fields (§15).
+    pub metadata: &'a [(&'a str, &'a str)],
     /// Where the call came from (`CallContext::peer`).
     pub peer: SocketAddr,
 }
@@ -115,10 +117,19 @@ impl LocalCaller {
                 ),
             ));
         };
-        // The same flow-control rules as a call read from a frame
-        // (原理 › 流量控制), checked before any worker or queue slot.
-        if let Err(e) = inner.flow.check(call.call_id, call.caller) {
-            (inner.stats.rejected_rate_limited).fetch_add(1, Ordering::Relaxed);
+        // The same admission as a call read from a frame (admit.rs): the
+        // signature, if the server authenticates, then the rate limits.
+        let head = RequestHead {
+            call_id: call.call_id,
+            timeout_ms: 0,
+            metadata: call.metadata.to_vec(),
+            args: call.args,
+        };
+        let identity = match admit::identify(inner, &head) {
+            Ok(identity) => identity,
+            Err(e) => return refuse(e),
+        };
+        if let Err(e) = admit::within_limits(inner, call.call_id, identity.as_ref()) {
             return refuse(e);
         }
         let max = inner.config.max_frame_bytes;
@@ -148,7 +159,7 @@ impl LocalCaller {
             call_id: call.call_id.to_owned(),
             request_id: 0,
             deadline,
-            caller: call.caller.map(str::to_owned),
+            identity,
             peer: call.peer,
             codec: call.codec,
             limits: inner.config.limits,

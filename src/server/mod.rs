@@ -47,6 +47,7 @@
 //! | `relief.rs` | a new reader when an inline call blocks its connection |
 
 mod acceptor;
+mod admit;
 mod builder;
 mod connection;
 mod context;

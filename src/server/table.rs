@@ -118,6 +118,9 @@ impl Server {
             let r = f(ctx, a)?;
             // Server step 6: encode the result.
             let before = out.len();
+            // Room for the whole result at once (`Encode::encoded_len`):
+            // buys a large result one allocation, not one per doubling.
+            out.reserve(codec::Encode::encoded_len(&r));
             codec::encode_as(ctx.codec, &r, out);
             ctx.trace(6, Some(&out[before..]), || {
                 format!(
