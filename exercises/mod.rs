@@ -110,6 +110,21 @@ answer!(
     "solutions/ex11_version_range.rs"
 );
 answer!(
+    ex12_sign_by_hand,
+    "ex12_sign_by_hand.rs",
+    "solutions/ex12_sign_by_hand.rs"
+);
+answer!(
+    ex12_replay_cache,
+    "ex12_replay_cache.rs",
+    "solutions/ex12_replay_cache.rs"
+);
+answer!(
+    ex12_key_rotation,
+    "ex12_key_rotation.rs",
+    "solutions/ex12_key_rotation.rs"
+);
+answer!(
     ex13_rate_window,
     "ex13_rate_window.rs",
     "solutions/ex13_rate_window.rs"
@@ -192,6 +207,9 @@ course! {
     "10": ex10_gcra;
     "11": ex11_canary_split;
     "11": ex11_version_range;
+    "12": ex12_sign_by_hand;
+    "12": ex12_replay_cache;
+    "12": ex12_key_rotation;
     "13": ex13_rate_window;
     "13": ex13_describe_diff;
     "14": ex14_grpc_timeout;

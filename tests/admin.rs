@@ -435,6 +435,12 @@ fn rate_limit_rules_and_their_rejections_are_shown() {
         o.limits.first().is_some_and(|l| l.rejected == 3)
     });
     assert_eq!(o.limits[0].server, h.local_addr());
+    let m = o.metrics.method("Multiply").unwrap();
+    assert_eq!(
+        (m.ok(), m.status(minirpc::Status::ResourceExhausted)),
+        (2, 3),
+        "refused calls count as the method's errors"
+    );
     assert!(o.limits[0].rule.starts_with("Multiply"), "{:?}", o.limits);
     let (_, page) = http(admin.local_addr(), "GET", "/", "", "");
     assert!(

@@ -66,6 +66,11 @@ pub(crate) fn dispatch(
     let reject = |err: RpcError, codec: CodecId| reject(inner, conn, id, oneway, codec, err);
 
     let Some(codec) = CodecId::from_byte(frame.header.codec) else {
+        // Counted before the answer goes out, so whoever reads the answer
+        // also sees it counted.
+        inner
+            .unknown_calls
+            .refused(frame_bytes, Status::Unimplemented);
         reject(
             RpcError::new(
                 Status::Unimplemented,
@@ -76,9 +81,6 @@ pub(crate) fn dispatch(
             ),
             CodecId::Binary,
         );
-        inner
-            .unknown_calls
-            .refused(frame_bytes, Status::Unimplemented);
         return None;
     };
     let head = match RequestHead::parse(&frame.body) {
@@ -130,6 +132,9 @@ pub(crate) fn dispatch(
                 head.call_id
             )
         });
+        inner
+            .unknown_calls
+            .refused(frame_bytes, Status::Unimplemented);
         reject(
             RpcError::new(
                 Status::Unimplemented,
@@ -140,9 +145,6 @@ pub(crate) fn dispatch(
             ),
             codec,
         );
-        inner
-            .unknown_calls
-            .refused(frame_bytes, Status::Unimplemented);
         return None;
     };
     method.metrics.add_bytes_in(frame_bytes);
@@ -161,11 +163,13 @@ pub(crate) fn dispatch(
             trace::emit(tracer, Side::Server, 4, None, || {
                 format!("refused \"{}\" before decoding it: {e}", head.call_id)
             });
+            method.metrics.count(e.status);
             reject(e, codec);
             return None;
         }
     };
     if let Err(e) = admit::within_limits(inner, head.call_id, identity.as_ref()) {
+        method.metrics.count(e.status);
         reject(e, codec);
         return None;
     }

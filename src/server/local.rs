@@ -127,9 +127,13 @@ impl LocalCaller {
         };
         let identity = match admit::identify(inner, &head) {
             Ok(identity) => identity,
-            Err(e) => return refuse(e),
+            Err(e) => {
+                method.metrics.count(e.status);
+                return refuse(e);
+            }
         };
         if let Err(e) = admit::within_limits(inner, call.call_id, identity.as_ref()) {
+            method.metrics.count(e.status);
             return refuse(e);
         }
         let max = inner.config.max_frame_bytes;
