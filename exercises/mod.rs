@@ -94,6 +94,12 @@ answer!(
     "solutions/ex09_failover.rs"
 );
 answer!(
+    ex10_fixed_window,
+    "ex10_fixed_window.rs",
+    "solutions/ex10_fixed_window.rs"
+);
+answer!(ex10_gcra, "ex10_gcra.rs", "solutions/ex10_gcra.rs");
+answer!(
     ex11_canary_split,
     "ex11_canary_split.rs",
     "solutions/ex11_canary_split.rs"
@@ -117,6 +123,26 @@ answer!(
     ex12_key_rotation,
     "ex12_key_rotation.rs",
     "solutions/ex12_key_rotation.rs"
+);
+answer!(
+    ex13_rate_window,
+    "ex13_rate_window.rs",
+    "solutions/ex13_rate_window.rs"
+);
+answer!(
+    ex13_describe_diff,
+    "ex13_describe_diff.rs",
+    "solutions/ex13_describe_diff.rs"
+);
+answer!(
+    ex14_grpc_timeout,
+    "ex14_grpc_timeout.rs",
+    "solutions/ex14_grpc_timeout.rs"
+);
+answer!(
+    ex14_chunked_body,
+    "ex14_chunked_body.rs",
+    "solutions/ex14_chunked_body.rs"
 );
 
 /// One exercise, as the course lists it.
@@ -177,11 +203,17 @@ course! {
     "08": ex08_rendezvous;
     "09": ex09_retry_budget;
     "09": ex09_failover;
+    "10": ex10_fixed_window;
+    "10": ex10_gcra;
     "11": ex11_canary_split;
     "11": ex11_version_range;
     "12": ex12_sign_by_hand;
     "12": ex12_replay_cache;
     "12": ex12_key_rotation;
+    "13": ex13_rate_window;
+    "13": ex13_describe_diff;
+    "14": ex14_grpc_timeout;
+    "14": ex14_chunked_body;
 }
 
 /// The message a check gives for an unfinished exercise: what is still

@@ -305,3 +305,49 @@ fn the_conformance_checks_catch_a_limiter_that_lies_about_being_idle() {
         "{broken:?}"
     );
 }
+
+#[test]
+fn the_conformance_checks_catch_a_limiter_that_lets_a_burst_through() {
+    // The right rate, and a burst of three periods' worth: the average is
+    // right, but a quiet caller may spend 60 calls in an instant on a
+    // limit of 20 per second.
+    let broken: Vec<&str> = minirpc::testkit::rate_limiter_failures(&|limit, period| {
+        let rate = f64::from(limit) / period.as_secs_f64();
+        Box::new(TokenBucket::new(rate, limit * 3))
+    })
+    .iter()
+    .map(|f| f.property)
+    .collect();
+    assert!(
+        broken.contains(&"no period passes more than twice the limit"),
+        "{broken:?}"
+    );
+}
+
+/// A fixed window that tells a refused caller to come back at once.
+struct RetryNow(FixedWindow);
+
+impl RateLimiter for RetryNow {
+    fn try_acquire(&self, now: Instant) -> minirpc::flow::Decision {
+        match self.0.try_acquire(now) {
+            minirpc::flow::Decision::Deny { .. } => minirpc::flow::Decision::Deny {
+                retry_after: Duration::ZERO,
+            },
+            d => d,
+        }
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+#[test]
+fn the_conformance_checks_catch_a_limiter_whose_retry_after_lies() {
+    let broken: Vec<&str> = minirpc::testkit::rate_limiter_failures(&|limit, period| {
+        Box::new(RetryNow(FixedWindow::new(limit, period)))
+    })
+    .iter()
+    .map(|f| f.property)
+    .collect();
+    assert_eq!(broken, vec!["a refusal's retry_after is honest"]);
+}
