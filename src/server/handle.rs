@@ -46,6 +46,13 @@ pub struct ServerStats {
     pub cancelled: u64,
     /// Connections open right now.
     pub connections: usize,
+    /// Connections refused, or accepts that failed, because the process had
+    /// run out of file descriptors or could not start a thread (raise
+    /// `ulimit -n`, or lower `ServerBuilder::max_connections`).
+    pub refused_no_resources: u64,
+    /// Times the acceptor paused after running out, instead of retrying at
+    /// once.
+    pub accept_pauses: u64,
 }
 
 #[derive(Default)]
@@ -55,6 +62,8 @@ pub(crate) struct StatCounters {
     pub(crate) rejected_busy: AtomicU64,
     pub(crate) oneway_failed: AtomicU64,
     pub(crate) cancelled: AtomicU64,
+    pub(crate) refused_no_resources: AtomicU64,
+    pub(crate) accept_pauses: AtomicU64,
 }
 
 /// Everything the server's threads share.
@@ -193,6 +202,8 @@ impl ServerHandle {
             oneway_failed: s.oneway_failed.load(Ordering::Relaxed),
             cancelled: s.cancelled.load(Ordering::Relaxed),
             connections: self.inner.live_connections.load(Ordering::SeqCst),
+            refused_no_resources: s.refused_no_resources.load(Ordering::Relaxed),
+            accept_pauses: s.accept_pauses.load(Ordering::Relaxed),
         }
     }
 
