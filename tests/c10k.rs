@@ -72,36 +72,6 @@ fn a_server_connection_costs_one_descriptor() {
 }
 
 #[test]
-fn a_client_connection_costs_one_descriptor() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let server = settled(Server::builder());
-    let before = open_descriptors();
-    let clients: Vec<Client> = (0..N)
-        .map(|_| {
-            let c = Client::builder()
-                .connect_timeout(PATIENCE)
-                .call_timeout(PATIENCE)
-                .connect(server.local_addr())
-                .unwrap();
-            let y: i32 = c.call("Multiply", &(6, 7)).unwrap();
-            assert_eq!(y, 42);
-            c
-        })
-        .collect();
-    wait_for_connections(&server, N);
-    if let (Some(before), Some(after)) = (before, open_descriptors()) {
-        // One for each client's socket, one for the server's end.
-        assert_eq!(
-            after - before,
-            2 * N,
-            "{N} clients and their server connections cost {} descriptors",
-            after - before
-        );
-    }
-    drop(clients);
-}
-
-#[test]
 fn a_good_client_is_served_while_a_crowd_of_idle_connections_is_held() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     const CROWD: usize = 300;

@@ -137,9 +137,9 @@ impl Connection {
     ) -> Result<Connection, RpcError> {
         let io = |what: &str, e: std::io::Error| RpcError::from_io(what, &e);
         let peer = stream.peer_addr().map_err(|e| io("peer_addr", e))?;
-        // One descriptor: the reader and the writer share the socket.
-        let stream = Arc::new(stream);
-        let read_half = Arc::clone(&stream);
+        let read_half = stream
+            .try_clone()
+            .map_err(|e| io("cloning the socket", e))?;
         let now = Instant::now();
         Ok(Connection {
             peer,

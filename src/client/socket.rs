@@ -28,14 +28,13 @@ use crate::transport::FrameWriter;
 use std::cell::Cell;
 use std::io::{self, ErrorKind, Read};
 use std::net::{Shutdown, TcpStream};
-use std::sync::{Arc, PoisonError, RwLock, RwLockWriteGuard, TryLockError};
+use std::sync::{PoisonError, RwLock, RwLockWriteGuard, TryLockError};
 use std::time::Duration;
 
 /// The read half. Only the reader (the leader, under the connection's
 /// reader lock) uses it, so the cells need no lock of their own.
 pub(crate) struct ReadHalf {
-    /// The connection's one socket, shared with the [`Writer`].
-    socket: Arc<TcpStream>,
+    socket: TcpStream,
     /// Reads give up at this moment; set before each `read_frame`.
     until: Cell<Deadline>,
     /// The read timeout the socket has now.
@@ -43,7 +42,7 @@ pub(crate) struct ReadHalf {
 }
 
 impl ReadHalf {
-    pub(crate) fn new(socket: Arc<TcpStream>) -> ReadHalf {
+    pub(crate) fn new(socket: TcpStream) -> ReadHalf {
         ReadHalf {
             socket,
             until: Cell::new(Deadline::NEVER),
@@ -67,9 +66,10 @@ impl ReadHalf {
     /// Whether the peer has closed its end: a pending end-of-stream, seen
     /// without blocking and without consuming a byte.
     ///
-    /// Non-blocking mode belongs to the socket, which the write half
-    /// shares (both hold the one descriptor), so a write that started
-    /// meanwhile would fail with `WouldBlock`. The caller must therefore hold both the reader lock
+    /// Non-blocking mode belongs to the file description, which the write
+    /// half shares (`try_clone` duplicates the descriptor, not the
+    /// description), so a write that started meanwhile would fail with
+    /// `WouldBlock`. The caller must therefore hold both the reader lock
     /// and [`Writer::idle`]. (A short read timeout instead would leave the
     /// writer alone, but Linux rounds it up to a scheduler tick or two,
     /// milliseconds added to the first call after every idle spell.)
@@ -97,7 +97,7 @@ impl Read for ReadHalf {
                 left => left.map(round_up),
             };
             self.set_timeout(wait)?;
-            match (&*self.socket).read(buf) {
+            match (&self.socket).read(buf) {
                 // The kernel's timer may fire a little before our deadline.
                 Err(e)
                     if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
@@ -137,7 +137,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(
-        stream: Arc<TcpStream>,
+        stream: TcpStream,
         max_outbox_bytes: usize,
         write_timeout: Duration,
     ) -> Writer {

@@ -6,16 +6,14 @@ use crate::error::RpcError;
 use crate::time::Deadline;
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Sends frames from many threads on one socket, batching frames that are
 /// ready together into one write. See the module docs.
 #[derive(Debug)]
 pub struct FrameWriter {
-    /// Shared, when the reading side holds the same socket: one descriptor
-    /// for both directions (`&TcpStream` reads and writes).
-    stream: Arc<TcpStream>,
+    stream: TcpStream,
     outbox: Mutex<Outbox>,
     max_outbox_bytes: usize,
     write_timeout: Duration,
@@ -44,13 +42,7 @@ impl FrameWriter {
     /// within `write_timeout` (or the sender's own deadline, see
     /// [`send_by`](Self::send_by)) breaks the writer. Sets the socket's send
     /// timeout to a short slice, so that deadline is checked as it writes.
-    /// `stream` may be an `Arc<TcpStream>` the reader also holds.
-    pub fn new(
-        stream: impl Into<Arc<TcpStream>>,
-        max_outbox_bytes: usize,
-        write_timeout: Duration,
-    ) -> FrameWriter {
-        let stream = stream.into();
+    pub fn new(stream: TcpStream, max_outbox_bytes: usize, write_timeout: Duration) -> FrameWriter {
         let _ = stream.set_write_timeout(Some(
             WRITE_SLICE.min(write_timeout).max(Duration::from_millis(1)),
         ));
