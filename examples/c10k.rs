@@ -98,13 +98,13 @@ fn make_room(n: u64) -> u64 {
         .map(|s| s.success())
         .unwrap_or(false);
     let soft = match (raised, nofile()) {
-        (true, Some((now, _))) => {
+        (true, Some((now, _))) if now > soft => {
             println!("raised the soft descriptor limit from {soft} to {now} with prlimit");
             now
         }
         _ => {
             println!(
-                "could not raise the descriptor limit (is prlimit from util-linux installed?)"
+                "could not raise the descriptor limit past {soft} (the hard limit is {hard}; is prlimit from util-linux installed?)"
             );
             soft
         }
@@ -114,14 +114,14 @@ fn make_room(n: u64) -> u64 {
     }
     let fit = soft.saturating_sub(SPARE_FDS);
     println!(
-        "the descriptor limit ({soft}) holds only {fit} connections: run `ulimit -n {}` (as root, or raise the hard limit) for {n}",
-        need.max(20_000)
+        "the descriptor limit ({soft}) holds only {fit} connections: run `ulimit -n {need}` first (as root, or raise the hard limit) for {n}"
     );
     fit.max(1)
 }
 
-/// `(resident bytes, threads)` of this process, from /proc/self/status.
-fn status() -> (u64, u64) {
+/// `(resident bytes, threads, virtual bytes)` of this process, from
+/// /proc/self/status.
+fn status() -> (u64, u64, u64) {
     let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| -> u64 {
         text.lines()
@@ -130,7 +130,11 @@ fn status() -> (u64, u64) {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    (field("VmRSS:") * 1024, field("Threads:"))
+    (
+        field("VmRSS:") * 1024,
+        field("Threads:"),
+        field("VmSize:") * 1024,
+    )
 }
 
 fn descriptors() -> u64 {
@@ -208,7 +212,7 @@ fn main() {
     let client = Client::connect(addr).expect("the good client connects");
 
     let (p50_alone, p99_alone) = latencies(&client);
-    let (rss0, threads0) = status();
+    let (rss0, threads0, virt0) = status();
     let fds0 = descriptors();
 
     let t = Instant::now();
@@ -240,7 +244,7 @@ fn main() {
     let all_taken = t.elapsed();
     let held = server.stats().connections.saturating_sub(1) as u64;
 
-    let (rss1, threads1) = status();
+    let (rss1, threads1, virt1) = status();
     let fds1 = descriptors();
     let (p50_crowd, p99_crowd) = latencies(&client);
 
@@ -263,6 +267,12 @@ fn main() {
         rss0 as f64 / 1048576.0,
         rss1 as f64 / 1048576.0,
         rss1.saturating_sub(rss0) as f64 / 1024.0 / k
+    );
+    println!(
+        "server virtual memory (address space reserved, mostly stacks): {:.0} MiB before, {:.0} MiB with the crowd: {:.0} KiB per connection",
+        virt0 as f64 / 1048576.0,
+        virt1 as f64 / 1048576.0,
+        virt1.saturating_sub(virt0) as f64 / 1024.0 / k
     );
     println!(
         "server threads: {threads0} before, {threads1} with the crowd: {:.2} per connection",

@@ -38,7 +38,7 @@
 //! | `builder.rs` | [`ServerBuilder`]: every setting, what it bounds, its default |
 //! | `context.rs` | [`CallContext`]: what a handler knows of its call |
 //! | `handle.rs` | `serve`, [`ServerHandle`], [`ServerStats`], shutdown |
-//! | `acceptor.rs` | accepting connections up to `max_connections`; the slot guard |
+//! | `acceptor.rs` | accepting connections up to `max_connections`; the slot guard; running out of descriptors |
 //! | `connection.rs` | one connection's reader: deadlines, backpressure, the reading role |
 //! | `dispatch.rs` | steps 3–6: look up, admit within limits, run, answer |
 //! | `outbox.rs` | responses out without a worker ever waiting on a socket |
