@@ -65,22 +65,26 @@ const FALLBACK_MAX_CONNECTIONS: usize = 1024;
 /// soft descriptor limit can hold, one descriptor per connection, less the
 /// headroom above.
 pub(crate) fn default_max_connections() -> usize {
-    match soft_descriptor_limit() {
-        Some(soft) => {
-            let headroom = FD_HEADROOM.max(soft / 16);
-            soft.saturating_sub(headroom)
-                .clamp(1, MAX_DEFAULT_CONNECTIONS)
-        }
-        None => FALLBACK_MAX_CONNECTIONS,
-    }
+    soft_descriptor_limit().map_or(FALLBACK_MAX_CONNECTIONS, connections_for)
 }
 
 /// The soft "Max open files" of this process, from `/proc/self/limits`
 /// (Linux); `None` elsewhere or if it cannot be read.
 pub(crate) fn soft_descriptor_limit() -> Option<usize> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    soft_nofile(&std::fs::read_to_string("/proc/self/limits").ok()?)
+}
+
+/// The soft "Max open files" in the text of a `/proc/<pid>/limits`.
+fn soft_nofile(limits: &str) -> Option<usize> {
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// The default `max_connections` for a soft descriptor limit.
+fn connections_for(soft: usize) -> usize {
+    let headroom = FD_HEADROOM.max(soft / 16);
+    soft.saturating_sub(headroom)
+        .clamp(1, MAX_DEFAULT_CONNECTIONS)
 }
 
 /// Whether an `accept` (or a spawn) failed because the process or the
@@ -290,5 +294,34 @@ impl Drop for ConnSlot {
     fn drop(&mut self) {
         lock(&self.inner.connections).remove(&self.id);
         self.inner.live_connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: &str =
+        "Limit                     Soft Limit           Hard Limit           Units     \n\
+        Max processes             95364                95364                processes \n\
+        Max open files            1024                 524288               files     \n";
+
+    #[test]
+    fn the_soft_descriptor_limit_is_read_from_proc_limits() {
+        assert_eq!(soft_nofile(LIMITS), Some(1024));
+        assert_eq!(soft_nofile("Max processes 10 10 processes\n"), None);
+        assert_eq!(soft_nofile("Max open files  lots  lots files\n"), None);
+    }
+
+    #[test]
+    fn the_default_max_connections_leaves_descriptors_for_the_rest() {
+        assert_eq!(connections_for(1024), 960);
+        assert_eq!(connections_for(20_000), 18_750);
+        assert_eq!(connections_for(1 << 20), MAX_DEFAULT_CONNECTIONS);
+        assert_eq!(connections_for(10), 1);
+        if let Some(soft) = soft_descriptor_limit() {
+            let n = default_max_connections();
+            assert!(n < soft && n >= 1, "{n} connections for a limit of {soft}");
+        }
     }
 }
