@@ -21,8 +21,8 @@
 //! one request per connection that had nothing else queued). The
 //! worst case in total is therefore about `max_queued_bytes` plus, per
 //! connection, one frame being read and one outbox: 64 MiB + 960 ×
-//! 12 MiB with every default under that limit, reached only if a thousand peers each send
-//! near-maximum frames *and* stop reading. A server that expects hostile
+//! 12 MiB with every default under that limit, reached only if a
+//! thousand peers each send near-maximum frames *and* stop reading. A server that expects hostile
 //! peers lowers `max_connections`, `max_frame_bytes` and `max_outbox_bytes`
 //! to what its methods need.
 

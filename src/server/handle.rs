@@ -46,9 +46,9 @@ pub struct ServerStats {
     pub cancelled: u64,
     /// Connections open right now.
     pub connections: usize,
-    /// Connections refused, or accepts that failed, because the process had
-    /// run out of file descriptors or could not start a thread (raise
-    /// `ulimit -n`, or lower `ServerBuilder::max_connections`).
+    /// Connections refused (told why, then closed) because the process had
+    /// run out of file descriptors or could not start a thread for them
+    /// (raise `ulimit -n`, or lower `ServerBuilder::max_connections`).
     pub refused_no_resources: u64,
     /// Times the acceptor paused after running out, instead of retrying at
     /// once.
