@@ -14,14 +14,15 @@
 //! | time to take a queued response | `write_timeout` | 10 s |
 //! | a connection with no calls | `idle_timeout` (pings do not count) | 15 s |
 //!
-//! And all peers together: `max_connections` connections (1024), and
+//! And all peers together: `max_connections` connections (by default what
+//! the descriptor limit holds: 960 under the common `ulimit -n` of 1024), and
 //! `max_queued_bytes` of requests waiting or running (64 MiB), so however
 //! many peers send large requests, queued work holds at most that (plus
 //! one request per connection that had nothing else queued). The
 //! worst case in total is therefore about `max_queued_bytes` plus, per
-//! connection, one frame being read and one outbox: 64 MiB + 1024 ×
-//! 12 MiB with every default, reached only if a thousand peers each send
-//! near-maximum frames *and* stop reading. A server that expects hostile
+//! connection, one frame being read and one outbox: 64 MiB + 960 ×
+//! 12 MiB with every default under that limit, reached only if a
+//! thousand peers each send near-maximum frames *and* stop reading. A server that expects hostile
 //! peers lowers `max_connections`, `max_frame_bytes` and `max_outbox_bytes`
 //! to what its methods need.
 
@@ -34,6 +35,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The default [`ServerBuilder::connection_stack_size`].
+pub(crate) const CONNECTION_STACK_SIZE: usize = 256 * 1024;
+/// The smallest stack a connection thread gets, whatever is asked.
+const MIN_CONNECTION_STACK_SIZE: usize = 64 * 1024;
+
 /// Settings for a [`Server`]. Every field has a documented default (see
 /// the table in this module's docs for what each bounds).
 #[derive(Clone)]
@@ -41,6 +47,7 @@ pub struct ServerBuilder {
     pub(crate) workers: usize,
     pub(crate) queue_capacity: usize,
     pub(crate) max_connections: usize,
+    pub(crate) connection_stack_size: usize,
     pub(crate) max_frame_bytes: usize,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) frame_timeout: Duration,
@@ -65,7 +72,8 @@ impl Default for ServerBuilder {
         ServerBuilder {
             workers: 16,
             queue_capacity: 1024,
-            max_connections: 1024,
+            max_connections: super::acceptor::default_max_connections(),
+            connection_stack_size: CONNECTION_STACK_SIZE,
             max_frame_bytes: protocol::DEFAULT_MAX_FRAME_BYTES,
             idle_timeout: Some(Duration::from_secs(15)),
             frame_timeout: Duration::from_secs(10),
@@ -102,9 +110,31 @@ impl ServerBuilder {
         self
     }
     /// Open connections at once; one more gets an error frame and is closed.
-    /// Default 1024 (each connection costs a reader thread).
+    /// Each costs one file descriptor and one reader thread. Default: what
+    /// the process's soft descriptor limit can hold (`ulimit -n`, read from
+    /// `/proc/self/limits` when the builder is made), less a sixteenth of it
+    /// (at least 64) for the listener and everything else the process opens,
+    /// and at most 30,000; 1024 where the limit cannot be read. Raise
+    /// `ulimit -n` for more.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n;
+        self
+    }
+    /// Stack size of each connection's threads (its reader, and its writer
+    /// while a slow peer has one), in bytes. A server holds one reader per
+    /// connection, so this is a stack per client; the pool's workers keep
+    /// the standard size. Calls that have proven short run on the reader
+    /// itself (see [`inline_max`](Self::inline_max)), so this stack must
+    /// also hold such a handler and the decoding of its arguments: the
+    /// default leaves room for arguments nested as deep as
+    /// [`Limits::max_depth`] allows plus a handler with tens of KiB of
+    /// locals. A handler that recurses deeply or keeps large arrays on the
+    /// stack should raise this, or run with `inline_max(Duration::ZERO)`
+    /// (always on the pool), or do its deep work on a thread of its own.
+    /// Default 256 KiB (the standard is 2 MiB); the cost per connection is
+    /// measured in docs/04-transport.md.
+    pub fn connection_stack_size(mut self, bytes: usize) -> Self {
+        self.connection_stack_size = bytes.max(MIN_CONNECTION_STACK_SIZE);
         self
     }
     /// Largest frame body accepted, and the largest response sent. A

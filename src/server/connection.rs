@@ -24,6 +24,13 @@
 //! and if not, the relief (`src/server/relief.rs`) hands it to a new
 //! thread. A compare-and-swap on [`Conn::inline_since`] decides which of the
 //! two happens, exactly once.
+//!
+//! **One descriptor per connection.** The reader and the outbox share one
+//! socket, an `Arc<TcpStream>`: `&TcpStream` implements `Read` and `Write`,
+//! so nobody needs a `try_clone` (a second descriptor for the same socket,
+//! which would halve the connections a descriptor limit allows). Each
+//! connection thread runs on a small stack of
+//! `ServerBuilder::connection_stack_size` (see [`spawn_conn_thread`]).
 
 use super::acceptor::ConnSlot;
 use super::builder::ServerBuilder;
@@ -38,6 +45,7 @@ use crate::time::Deadline;
 use crate::trace::{self, Side};
 use crate::transport::{FrameReader, ReadError};
 use std::collections::HashMap;
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -130,9 +138,36 @@ impl Conn {
     }
 }
 
+/// The connection's one socket, shared by its reader and its outbox.
+pub(crate) struct SharedStream(pub(crate) Arc<TcpStream>);
+
+impl Read for SharedStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+/// Start a thread of a connection (a reader, or its writer) on the small
+/// stack `stack` bytes (`ServerBuilder::connection_stack_size`), not the
+/// standard two megabytes: a server holds one such thread per connection,
+/// and what a stack costs is measured in docs/04-transport.md.
+pub(crate) fn spawn_conn_thread<F>(
+    name: String,
+    stack: usize,
+    f: F,
+) -> io::Result<std::thread::JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    std::thread::Builder::new()
+        .name(name)
+        .stack_size(stack)
+        .spawn(f)
+}
+
 /// What a reader thread holds while it reads (see the module docs).
 pub(crate) struct ReadRole {
-    frames: FrameReader<TcpStream>,
+    frames: FrameReader<SharedStream>,
     /// Responses of calls run inline, waiting to go out together: when
     /// several requests arrived in one read, their answers leave in one write.
     pub(crate) batch: Vec<u8>,
@@ -147,8 +182,8 @@ pub(crate) struct ReadRole {
 }
 
 impl ReadRole {
-    pub(crate) fn new(stream: TcpStream, config: &ServerBuilder, slot: ConnSlot) -> ReadRole {
-        let mut frames = FrameReader::new(stream, config.max_frame_bytes);
+    pub(crate) fn new(stream: Arc<TcpStream>, config: &ServerBuilder, slot: ConnSlot) -> ReadRole {
+        let mut frames = FrameReader::new(SharedStream(stream), config.max_frame_bytes);
         frames.yield_mid_frame(true); // so the frame deadline is checked
         ReadRole {
             frames,
@@ -172,7 +207,7 @@ impl ReadRole {
             None => self.idle_wait,
         };
         if want != self.timeout_now {
-            self.frames.get_ref().set_read_timeout(want)?;
+            self.frames.get_ref().0.set_read_timeout(want)?;
             self.timeout_now = want;
         }
         Ok(())
@@ -231,7 +266,7 @@ pub(crate) fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, mut role: ReadRole
     // Stop reading. Writing goes on until the calls in flight have answered:
     // the socket closes when the last `Arc<Outbox>` goes. Dropping `role`
     // gives the connection's slot back.
-    let _ = role.frames.get_ref().shutdown(Shutdown::Read);
+    let _ = role.frames.get_ref().0.shutdown(Shutdown::Read);
 }
 
 /// Read one frame and act on it.

@@ -56,6 +56,13 @@ pub struct ServerStats {
     pub rejected_rate_limited: u64,
     /// Connections open right now.
     pub connections: usize,
+    /// Connections refused (told why, then closed) because the process had
+    /// run out of file descriptors or could not start a thread for them
+    /// (raise `ulimit -n`, or lower `ServerBuilder::max_connections`).
+    pub refused_no_resources: u64,
+    /// Times the acceptor paused after running out, instead of retrying at
+    /// once.
+    pub accept_pauses: u64,
 }
 
 #[derive(Default)]
@@ -67,6 +74,8 @@ pub(crate) struct StatCounters {
     pub(crate) oneway_failed: AtomicU64,
     pub(crate) cancelled: AtomicU64,
     pub(crate) rejected_rate_limited: AtomicU64,
+    pub(crate) refused_no_resources: AtomicU64,
+    pub(crate) accept_pauses: AtomicU64,
 }
 
 /// Everything the server's threads share.
@@ -357,6 +366,8 @@ impl ServerStats {
             cancelled: s.cancelled.load(Ordering::Relaxed),
             rejected_rate_limited: s.rejected_rate_limited.load(Ordering::Relaxed),
             connections: inner.live_connections.load(Ordering::SeqCst),
+            refused_no_resources: s.refused_no_resources.load(Ordering::Relaxed),
+            accept_pauses: s.accept_pauses.load(Ordering::Relaxed),
         }
     }
 }

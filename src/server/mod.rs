@@ -39,7 +39,7 @@
 //! | `context.rs` | [`CallContext`]: what a handler knows of its call |
 //! | `handle.rs` | `serve`, [`ServerHandle`], [`ServerStats`], shutdown |
 //! | `local.rs` | [`LocalCaller`]: the call table for another front door (the HTTP gateway) |
-//! | `acceptor.rs` | accepting connections up to `max_connections`; the slot guard |
+//! | `acceptor.rs` | accepting connections up to `max_connections`; the slot guard; running out of descriptors |
 //! | `connection.rs` | one connection's reader: deadlines, backpressure, the reading role |
 //! | `dispatch.rs` | steps 3–6: look up, admit within limits, run, answer |
 //! | `describe.rs` | the built-in `$minirpc.describe`: the call table describing itself |

@@ -33,6 +33,7 @@
 //! more than half full (see [`Outbox::wait_for_room`]), so the peer's own
 //! requests back up in its own socket, not in our memory.
 
+use super::connection::spawn_conn_thread;
 use crate::error::RpcError;
 use crate::sync::lock;
 use crate::time::Deadline;
@@ -52,13 +53,16 @@ const FAST_PATH_BUDGET: Duration = Duration::from_millis(2);
 
 /// Outgoing bytes of one connection and who is writing them.
 pub(crate) struct Outbox {
-    stream: TcpStream,
+    /// The connection's one socket; its reader holds the other reference.
+    stream: Arc<TcpStream>,
     peer: SocketAddr,
     state: Mutex<State>,
     /// The reader waits here for the outbox to drain (backpressure).
     room: Condvar,
     max_bytes: usize,
     write_timeout: Duration,
+    /// Stack size of the writer thread (`ServerBuilder::connection_stack_size`).
+    writer_stack: usize,
 }
 
 #[derive(Default)]
@@ -92,10 +96,11 @@ enum Wrote {
 impl Outbox {
     /// An outbox writing to `stream` (whose send timeout is set here).
     pub(crate) fn new(
-        stream: TcpStream,
+        stream: Arc<TcpStream>,
         peer: SocketAddr,
         max_bytes: usize,
         write_timeout: Duration,
+        writer_stack: usize,
     ) -> Arc<Outbox> {
         let _ = stream.set_write_timeout(Some(WRITE_SLICE));
         Arc::new(Outbox {
@@ -105,6 +110,7 @@ impl Outbox {
             room: Condvar::new(),
             max_bytes,
             write_timeout,
+            writer_stack,
         })
     }
 
@@ -199,10 +205,8 @@ impl Outbox {
             let _ = old.join();
         }
         let me = Arc::clone(self);
-        match std::thread::Builder::new()
-            .name("minirpc-writer".into())
-            .spawn(move || me.writer_loop())
-        {
+        let name = "minirpc-writer".to_owned();
+        match spawn_conn_thread(name, self.writer_stack, move || me.writer_loop()) {
             Ok(h) => {
                 st.thread = Some(h);
                 Ok(())

@@ -21,7 +21,7 @@
 //! When nothing runs inline the relief only wakes once per tick to look,
 //! and costs nothing else; an inline call pays two atomic writes.
 
-use super::connection::{read_loop, Conn};
+use super::connection::{read_loop, spawn_conn_thread, Conn};
 use super::handle::Inner;
 use crate::sync::lock;
 use std::sync::atomic::Ordering;
@@ -79,9 +79,9 @@ fn relieve(inner: &Arc<Inner>, conn: &Arc<Conn>, since: u64) {
     let spawned = {
         let inner = Arc::clone(inner);
         let conn = Arc::clone(conn);
-        std::thread::Builder::new()
-            .name(format!("minirpc-conn-{}", conn.id))
-            .spawn(move || read_loop(&inner, &conn, role))
+        let name = format!("minirpc-conn-{}", conn.id);
+        let stack = inner.config.connection_stack_size;
+        spawn_conn_thread(name, stack, move || read_loop(&inner, &conn, role))
     };
     match spawned {
         Ok(h) => {
