@@ -226,18 +226,16 @@ fn a_full_queue_refuses_http_calls_as_it_refuses_rpc_calls() {
             .queue_capacity(0)
             .inline_max(Duration::ZERO),
     );
-    // The one worker is held by a blocked call...
+    // The one worker is held by a blocked call (wait until it runs: an
+    // HTTP call sent before it could take the worker and get it refused)...
     let blocked = p.client.call_async::<(), ()>("Block", &());
     let give_up = std::time::Instant::now() + PATIENCE;
-    let mut http;
-    loop {
-        // ...so a call over HTTP finds no worker and no room to wait.
-        http = post(&p.http, "Multiply", b"[1,2]", &[]);
-        if http.status == 429 || std::time::Instant::now() > give_up {
-            break;
-        }
+    while p.rpc.metrics().method("Block").map_or(0, |m| m.in_flight) == 0 {
+        assert!(std::time::Instant::now() < give_up, "Block never started");
         std::thread::sleep(Duration::from_millis(5));
     }
+    // ...so a call over HTTP finds no worker and no room to wait.
+    let http = post(&p.http, "Multiply", b"[1,2]", &[]);
     assert_eq!(http.status, 429, "{}", http.text());
     assert!(
         error_of(&http).1.contains("queue_capacity 0"),
