@@ -100,8 +100,9 @@ impl AdminBuilder {
         self
     }
 
-    /// The token an operator must give to change anything. Without one the
-    /// page is read-only: every change is refused with 403.
+    /// The token an operator must give to change anything. Without one (or
+    /// with an empty one) the page is read-only: every change is refused
+    /// with 403.
     pub fn token(mut self, token: &str) -> Self {
         self.token = Some(token.to_owned());
         self

@@ -76,10 +76,12 @@ impl Routes {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
         };
-        let Some(expected) = &self.token else {
+        // An empty token is no token: it would match an empty `token=`
+        // field, so anyone could change weights.
+        let Some(expected) = self.token.as_deref().filter(|t| !t.is_empty()) else {
             return error(
                 403,
-                "changes are turned off: this admin was started without a token (see AdminBuilder::token)",
+                "changes are turned off: this admin was started without a token, or with an empty one (see AdminBuilder::token)",
             );
         };
         let given = req

@@ -111,6 +111,9 @@ impl FlowControl {
     }
 }
 
+/// The most bytes of a caller's name a refusal repeats.
+const MAX_SHOWN: usize = 64;
+
 /// The refusal: what was exceeded, by whom, and when to come back.
 fn refusal(
     rule: &str,
@@ -119,6 +122,15 @@ fn refusal(
     retry_after: Duration,
 ) -> RpcError {
     let who = match caller {
+        // The name comes off the wire and may be megabytes long: show its
+        // start only, so a refusal costs one small frame as promised.
+        Some(c) if c.len() > MAX_SHOWN => {
+            let mut end = MAX_SHOWN;
+            while !c.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("caller {:?}… ({} bytes)", &c[..end], c.len())
+        }
         Some(c) => format!("caller {c:?}"),
         None => "calls without a caller id".to_owned(),
     };

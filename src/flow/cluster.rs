@@ -179,6 +179,17 @@ impl ClusterLimiter {
     }
 }
 
+/// `now + d`, or a moment that never comes when `d` is too large to add
+/// to the clock: `retry_every(Duration::MAX)` or `batch_ttl(Duration::MAX)`
+/// mean "never", and `Instant + Duration` would panic on them, on the
+/// connection reader that checks the limit.
+fn later(now: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    now.checked_add(d)
+        .or_else(|| now.checked_add(FAR))
+        .unwrap_or(now)
+}
+
 impl RateLimiter for ClusterLimiter {
     fn try_acquire(&self, now: Instant) -> Decision {
         let mut st = lock(&self.state);
@@ -208,18 +219,18 @@ impl RateLimiter for ClusterLimiter {
                 }
                 if granted == 0 {
                     let wait = Duration::from_millis(retry_ms.max(1));
-                    st.denied_until = Some(now + wait);
+                    st.denied_until = Some(later(now, wait));
                     return Decision::Deny { retry_after: wait };
                 }
                 st.batch_left = granted.min(self.batch) - 1;
-                st.batch_until = Some(now + self.batch_ttl);
+                st.batch_until = Some(later(now, self.batch_ttl));
                 st.denied_until = None;
                 Decision::Allow
             }
             Err(e) => {
                 st.client = None;
                 st.batch_left = 0;
-                st.next_try = Some(now + self.retry_every);
+                st.next_try = Some(later(now, self.retry_every));
                 if st.mode == ClusterMode::Shared {
                     st.mode = ClusterMode::Fallback;
                     st.fallbacks += 1;

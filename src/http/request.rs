@@ -322,6 +322,7 @@ fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
 
 /// The request line and headers of a whole head.
 fn parse_head(head: &[u8], limits: &HttpLimits) -> Result<HttpRequest, Refusal> {
+    control_bytes(head)?;
     let mut input = Input::new(head);
     let line = input
         .line(limits.max_request_line, Deadline::NEVER, "request line")
@@ -341,6 +342,26 @@ fn parse_head(head: &[u8], limits: &HttpLimits) -> Result<HttpRequest, Refusal> 
         body: Vec::new(),
         peer: None,
     })
+}
+
+/// Refuse a head with a control byte anywhere but in a line ending (a tab
+/// is whitespace and stays). A bare CR is the dangerous one: a proxy in
+/// front that ends lines at it reads `X: a\rContent-Length: 5` as two
+/// headers where this parser sees one, and the two then disagree on
+/// where the next request starts (RFC 9112 §2.2, RFC 9110 §5.5).
+fn control_bytes(head: &[u8]) -> Result<(), Refusal> {
+    for (i, &b) in head.iter().enumerate() {
+        let line_end = b == b'\n' || (b == b'\r' && head.get(i + 1) == Some(&b'\n'));
+        if (b < 0x20 && b != b'\t' && !line_end) || b == 0x7f {
+            return Err(refuse(
+                400,
+                format!(
+                    "the request head has the control byte 0x{b:02x} at offset {i}, outside a line ending; send header values without CR, LF, NUL or other control characters"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `METHOD SP request-target SP HTTP/1.x` (RFC 9112 §3).
@@ -507,6 +528,17 @@ mod tests {
             400
         );
         assert_eq!(refused(b"POST / HTTP/1.1\r\nHost: x"), 400);
+        // A bare CR, a NUL, DEL: control bytes outside a line ending.
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nX: a\rContent-Length: 5\r\n\r\nhello"),
+            400
+        );
+        assert_eq!(refused(b"GET / HTTP/1.1\r\nX: a\0b\r\n\r\n"), 400);
+        assert_eq!(refused(b"GET / HTTP/1.1\r\nX: a\x7fb\r\n\r\n"), 400);
+        assert!(matches!(
+            read(b"GET / HTTP/1.1\r\nX: a\tb\n\r\n"),
+            Next::Request(_)
+        ));
     }
 
     #[test]
