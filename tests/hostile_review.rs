@@ -592,3 +592,61 @@ fn many_distinct_unknown_call_ids_do_not_grow_the_servers_metrics() {
     assert!(m.method("Nope1").is_none());
     assert_eq!(m.methods.len(), 1, "{:?}", m.methods.iter().map(|x| &x.call_id).collect::<Vec<_>>());
 }
+
+/// A registry whose lookups hang until the test opens its gate: an etcd
+/// that stopped answering.
+struct HangingRegistry {
+    gate: Arc<common::Gate>,
+    lookups: std::sync::atomic::AtomicUsize,
+}
+
+impl Registry for HangingRegistry {
+    fn register(
+        &self,
+        _: &Instance,
+        _: Duration,
+    ) -> Result<minirpc::discovery::Registration, minirpc::RpcError> {
+        Err(minirpc::RpcError::unavailable("hanging registry"))
+    }
+    fn lookup(&self, _: &str, _: &str, _: &str) -> Result<Vec<Instance>, minirpc::RpcError> {
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.gate.wait(PATIENCE * 4);
+        Err(minirpc::RpcError::unavailable("hanging registry"))
+    }
+    fn subscribe(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<minirpc::discovery::Subscription, minirpc::RpcError> {
+        Err(minirpc::RpcError::unavailable("hanging registry"))
+    }
+}
+
+#[test]
+fn a_registry_that_hangs_does_not_hold_the_limiter_past_its_timeout() {
+    // The limiter's ask runs on a connection reader, under its lock: a
+    // lookup that waits on a dead registry would stall every reader that
+    // checks this limit. It must fall back once its own timeout passes.
+    let gate = common::Gate::new();
+    let registry = Arc::new(HangingRegistry {
+        gate: gate.clone(),
+        lookups: Default::default(),
+    });
+    let limiter = Arc::new(
+        ClusterLimiter::new("Arith", registry.clone(), 100.0, 10, 1)
+            .timeout(Duration::from_millis(50)),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let l = limiter.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(l.try_acquire(Instant::now()));
+    });
+    let decided = rx.recv_timeout(PATIENCE);
+    gate.open();
+    let decided = decided.expect("the limiter waited on the registry past its timeout");
+    assert!(decided.is_allow(), "{decided:?}");
+    assert_eq!(limiter.mode(), ClusterMode::Fallback);
+    assert_eq!(registry.lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

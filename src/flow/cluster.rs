@@ -22,7 +22,8 @@
 //!
 //! The ask happens on the connection reader that needed the token, under
 //! this limiter's lock, so at most one ask is in flight per server and
-//! the other readers wait for it (at most the timeout).
+//! the other readers wait for it: at most the timeout for each of its
+//! steps (finding the token server in the registry, connecting, asking).
 
 use super::{rate_text, Decision, RateLimiter, TokenBucket, TOKEN_CALL_ID, TOKEN_SERVICE};
 use crate::client::Client;
@@ -30,7 +31,7 @@ use crate::discovery::Registry;
 use crate::error::RpcError;
 use crate::sync::lock;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where a [`ClusterLimiter`] takes its tokens from now.
@@ -154,15 +155,38 @@ impl ClusterLimiter {
         lock(&self.state).recoveries
     }
 
+    /// The token server's address, from the registry, within `timeout`.
+    /// The lookup runs on a thread of its own: a registry such as etcd is
+    /// itself a network call, and one that hangs must cost this limiter's
+    /// callers no more than the ask's own timeout, or the shared limit
+    /// becomes the shared failure it is meant not to be. A lookup that
+    /// outlives the timeout finishes alone and its answer is dropped.
+    fn find_token_server(&self) -> Result<SocketAddr, RpcError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let registry = Arc::clone(&self.registry);
+        std::thread::Builder::new()
+            .name("minirpc-token-lookup".into())
+            .spawn(move || {
+                let _ = tx.send(registry.lookup(TOKEN_SERVICE, "default", "*"));
+            })
+            .map_err(|e| RpcError::unavailable(format!("cannot start a registry lookup: {e}")))?;
+        let found = rx.recv_timeout(self.timeout).map_err(|_| {
+            RpcError::unavailable(format!(
+                "the registry did not list the token servers ({TOKEN_SERVICE:?}) within {:?} (see ClusterLimiter::timeout)",
+                self.timeout
+            ))
+        })??;
+        found.first().map(|i| i.addr).ok_or_else(|| {
+            RpcError::unavailable(format!(
+                "no token server is registered under {TOKEN_SERVICE:?}"
+            ))
+        })
+    }
+
     /// Ask the token server for a batch: `(granted, retry_after_ms)`.
     fn ask(&self, st: &mut State) -> Result<(u32, u64), RpcError> {
         if st.client.is_none() {
-            let found = self.registry.lookup(TOKEN_SERVICE, "default", "*")?;
-            let addr = found.first().map(|i| i.addr).ok_or_else(|| {
-                RpcError::unavailable(format!(
-                    "no token server is registered under {TOKEN_SERVICE:?}"
-                ))
-            })?;
+            let addr = self.find_token_server()?;
             let client = Client::builder()
                 .connect_timeout(self.timeout)
                 .call_timeout(self.timeout)
