@@ -650,3 +650,32 @@ fn a_registry_that_hangs_does_not_hold_the_limiter_past_its_timeout() {
     assert_eq!(limiter.mode(), ClusterMode::Fallback);
     assert_eq!(registry.lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive_and_a_wrong_scheme_is_no_token() {
+    // RFC 9110 §11.1: an authentication scheme is case-insensitive.
+    let registry = MemoryRegistry::new();
+    let mut rpc = multiply_server(Server::builder());
+    let inst = Instance::new("Arith", rpc.local_addr());
+    rpc.publish(&registry, &inst, Duration::from_secs(30)).unwrap();
+    let admin = AdminBuilder::new()
+        .manage(rpc.control())
+        .token("s3cret")
+        .serve(&registry, local())
+        .unwrap();
+    let form = format!("addr={}&weight=7", rpc.local_addr());
+    let (status, text) = admin_post(
+        admin.local_addr(),
+        "/api/weight",
+        "Authorization: bearer s3cret\r\n",
+        &form,
+    );
+    assert_eq!(status, 200, "{text:?}");
+    let (status, text) = admin_post(
+        admin.local_addr(),
+        "/api/weight",
+        "Authorization: Basic s3cret\r\n",
+        &form,
+    );
+    assert_eq!(status, 401, "{text:?}");
+}

@@ -86,7 +86,10 @@ impl Routes {
         };
         let given = req
             .header("authorization")
-            .and_then(|v| v.strip_prefix("Bearer "))
+            // The scheme is case-insensitive (RFC 9110 §11.1): curl users write "bearer".
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim_start())
             .or_else(|| field("token"));
         match given {
             None => return error(401, "this action needs the admin token (a token form field, or Authorization: Bearer <token>)"),
