@@ -60,10 +60,7 @@ fn exchange(addr: SocketAddr, bytes: &[u8]) -> String {
             Ok(0) => break,
             Ok(n) => all.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
-            Err(e) => panic!(
-                "no close ({e}); got {:?}",
-                String::from_utf8_lossy(&all)
-            ),
+            Err(e) => panic!("no close ({e}); got {:?}", String::from_utf8_lossy(&all)),
         }
         assert!(Instant::now() < give_up, "the server kept sending");
     }
@@ -151,7 +148,10 @@ fn non_utf8_and_huge_paths_headers_and_bodies_are_refused_cleanly() {
     let rpc = multiply_server(Server::builder());
     let http = gateway(&rpc);
     let addr = http.local_addr();
-    let path = exchange(addr, b"POST /call/Mul\xfftiply HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    let path = exchange(
+        addr,
+        b"POST /call/Mul\xfftiply HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    );
     assert!(path.starts_with("HTTP/1.1 400 "), "{path:?}");
     let header = exchange(
         addr,
@@ -218,7 +218,10 @@ fn a_client_that_never_reads_a_large_response_frees_its_thread() {
     // Wait (bounded) until the handler has run, then never read.
     let give_up = Instant::now() + PATIENCE;
     while http.stats().requests == 0 {
-        assert!(Instant::now() < give_up, "the request never reached the handler");
+        assert!(
+            Instant::now() < give_up,
+            "the request never reached the handler"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let give_up = Instant::now() + PATIENCE * 2;
@@ -252,7 +255,8 @@ fn an_empty_admin_token_never_authorises_a_change() {
     let registry = MemoryRegistry::new();
     let mut rpc = multiply_server(Server::builder());
     let inst = Instance::new("Arith", rpc.local_addr());
-    rpc.publish(&registry, &inst, Duration::from_secs(30)).unwrap();
+    rpc.publish(&registry, &inst, Duration::from_secs(30))
+        .unwrap();
     let admin = AdminBuilder::new()
         .watch("Arith", "default", "*")
         .manage(rpc.control())
@@ -284,7 +288,8 @@ fn the_admin_token_in_a_query_string_is_not_accepted() {
     let registry = MemoryRegistry::new();
     let mut rpc = multiply_server(Server::builder());
     let inst = Instance::new("Arith", rpc.local_addr());
-    rpc.publish(&registry, &inst, Duration::from_secs(30)).unwrap();
+    rpc.publish(&registry, &inst, Duration::from_secs(30))
+        .unwrap();
     let admin = AdminBuilder::new()
         .manage(rpc.control())
         .token("s3cret")
@@ -367,15 +372,20 @@ fn a_token_server_fed_garbage_or_absurd_asks_answers_each_cleanly() {
     let (granted, _): (u32, u64) = client.call(TOKEN_CALL_ID, &("Arith", u32::MAX)).unwrap();
     assert_eq!(granted, 5, "a full bucket of 5 grants its 5, no more");
     // The wrong argument types.
-    let e = client.call::<_, (u32, u64)>(TOKEN_CALL_ID, &(7u8,)).unwrap_err();
+    let e = client
+        .call::<_, (u32, u64)>(TOKEN_CALL_ID, &(7u8,))
+        .unwrap_err();
     assert_eq!(e.status, Status::InvalidArgument, "{e}");
     // Raw garbage as arguments.
     let mut s = common::raw_connect(handle.local_addr());
-    s.write_all(&request_frame(1, TOKEN_CALL_ID, &[0xff; 64])).unwrap();
+    s.write_all(&request_frame(1, TOKEN_CALL_ID, &[0xff; 64]))
+        .unwrap();
     let r = read_response(&mut s);
     assert_eq!(r.status, Status::InvalidArgument, "{}", r.message);
     // An unknown flow.
-    let e = client.call::<_, (u32, u64)>(TOKEN_CALL_ID, &("Nope", 1u32)).unwrap_err();
+    let e = client
+        .call::<_, (u32, u64)>(TOKEN_CALL_ID, &("Nope", 1u32))
+        .unwrap_err();
     assert_eq!(e.status, Status::NotFound, "{e}");
     // And it goes on granting.
     let _: (u32, u64) = client.call(TOKEN_CALL_ID, &("Arith", 1u32)).unwrap();
@@ -389,7 +399,9 @@ fn token_server_on(registry: &MemoryRegistry, ts: TokenServer) -> ServerHandle {
     TokenServer::register_on(&ts, &mut server);
     let mut handle = server.serve(local()).unwrap();
     let me = Instance::new(TOKEN_SERVICE, handle.local_addr());
-    handle.publish(registry, &me, Duration::from_secs(60)).unwrap();
+    handle
+        .publish(registry, &me, Duration::from_secs(60))
+        .unwrap();
     handle
 }
 
@@ -451,19 +463,31 @@ fn a_clock_that_goes_backwards_never_grants_extra_calls() {
     let earlier = t1 - Duration::from_secs(5);
     let limiters: Vec<(&str, Box<dyn RateLimiter>)> = vec![
         ("bucket", Box::new(TokenBucket::new(1.0, 2))),
-        ("sliding", Box::new(SlidingWindow::new(2, Duration::from_secs(1)))),
-        ("fixed", Box::new(FixedWindow::new(2, Duration::from_secs(1)))),
+        (
+            "sliding",
+            Box::new(SlidingWindow::new(2, Duration::from_secs(1))),
+        ),
+        (
+            "fixed",
+            Box::new(FixedWindow::new(2, Duration::from_secs(1))),
+        ),
     ];
     for (name, l) in limiters {
         assert!(l.try_acquire(t1).is_allow(), "{name}");
         assert!(l.try_acquire(t1).is_allow(), "{name}");
         assert!(!l.try_acquire(t1).is_allow(), "{name}");
         // Time steps back: still nothing (and no panic).
-        assert!(!l.try_acquire(earlier).is_allow(), "{name} after going back");
+        assert!(
+            !l.try_acquire(earlier).is_allow(),
+            "{name} after going back"
+        );
         // And forward to t1 again: nothing has refilled.
         assert!(!l.try_acquire(t1).is_allow(), "{name} back at t1");
         if let Decision::Deny { retry_after } = l.try_acquire(t1) {
-            assert!(retry_after <= Duration::from_secs(2), "{name}: {retry_after:?}");
+            assert!(
+                retry_after <= Duration::from_secs(2),
+                "{name}: {retry_after:?}"
+            );
         }
     }
 }
@@ -515,11 +539,19 @@ fn hostile_error_metadata_is_refused_cleanly_by_the_client() {
         ("a count of 2^32-1", u32::MAX.to_be_bytes().to_vec()),
         ("a count with nothing after", 3u32.to_be_bytes().to_vec()),
         ("a truncated count", vec![0, 0]),
-        ("a key of 4 GiB", [1u32.to_be_bytes(), u32::MAX.to_be_bytes()].concat()),
+        (
+            "a key of 4 GiB",
+            [1u32.to_be_bytes(), u32::MAX.to_be_bytes()].concat(),
+        ),
         (
             "a non-UTF-8 key",
-            [&1u32.to_be_bytes()[..], &2u32.to_be_bytes(), b"\xff\xfe", &0u32.to_be_bytes()]
-                .concat(),
+            [
+                &1u32.to_be_bytes()[..],
+                &2u32.to_be_bytes(),
+                b"\xff\xfe",
+                &0u32.to_be_bytes(),
+            ]
+            .concat(),
         ),
     ];
     for (what, tail) in cases {
@@ -536,7 +568,11 @@ fn hostile_error_metadata_is_refused_cleanly_by_the_client() {
             .unwrap();
         let e = client.call::<_, i32>("Multiply", &(1, 2)).unwrap_err();
         assert_ne!(e.status, Status::Ok, "{what}");
-        assert_ne!(e.status, Status::DeadlineExceeded, "{what}: the client hung: {e}");
+        assert_ne!(
+            e.status,
+            Status::DeadlineExceeded,
+            "{what}: the client hung: {e}"
+        );
     }
     // A non-UTF-8 value of retry-after-ms is not a retry-after.
     let mut body = vec![Status::ResourceExhausted.code(), 0, 0, 0, 1, b'm'];
@@ -584,13 +620,19 @@ fn many_distinct_unknown_call_ids_do_not_grow_the_servers_metrics() {
     let rpc = multiply_server(Server::builder());
     let mut s = common::raw_connect(rpc.local_addr());
     for i in 0..500u64 {
-        s.write_all(&request_frame(i + 1, &format!("Nope{i}"), &[])).unwrap();
+        s.write_all(&request_frame(i + 1, &format!("Nope{i}"), &[]))
+            .unwrap();
         let r = read_response(&mut s);
         assert_eq!(r.status, Status::Unimplemented);
     }
     let m = rpc.metrics();
     assert!(m.method("Nope1").is_none());
-    assert_eq!(m.methods.len(), 1, "{:?}", m.methods.iter().map(|x| &x.call_id).collect::<Vec<_>>());
+    assert_eq!(
+        m.methods.len(),
+        1,
+        "{:?}",
+        m.methods.iter().map(|x| &x.call_id).collect::<Vec<_>>()
+    );
 }
 
 /// A registry whose lookups hang until the test opens its gate: an etcd
@@ -648,7 +690,10 @@ fn a_registry_that_hangs_does_not_hold_the_limiter_past_its_timeout() {
     let decided = decided.expect("the limiter waited on the registry past its timeout");
     assert!(decided.is_allow(), "{decided:?}");
     assert_eq!(limiter.mode(), ClusterMode::Fallback);
-    assert_eq!(registry.lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        registry.lookups.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
 }
 
 #[test]
@@ -657,7 +702,8 @@ fn the_bearer_scheme_is_case_insensitive_and_a_wrong_scheme_is_no_token() {
     let registry = MemoryRegistry::new();
     let mut rpc = multiply_server(Server::builder());
     let inst = Instance::new("Arith", rpc.local_addr());
-    rpc.publish(&registry, &inst, Duration::from_secs(30)).unwrap();
+    rpc.publish(&registry, &inst, Duration::from_secs(30))
+        .unwrap();
     let admin = AdminBuilder::new()
         .manage(rpc.control())
         .token("s3cret")
@@ -678,4 +724,62 @@ fn the_bearer_scheme_is_case_insensitive_and_a_wrong_scheme_is_no_token() {
         &form,
     );
     assert_eq!(status, 401, "{text:?}");
+}
+
+#[test]
+fn set_weight_racing_shutdown_never_republishes_a_server_that_left() {
+    let registry = MemoryRegistry::new();
+    let mut rpc = multiply_server(Server::builder());
+    let inst = Instance::new("Arith", rpc.local_addr());
+    rpc.publish(&registry, &inst, Duration::from_secs(30))
+        .unwrap();
+    let control = rpc.control();
+    let started = Arc::new(std::sync::Barrier::new(5));
+    let racers: Vec<_> = (0..4u32)
+        .map(|t| {
+            let control = control.clone();
+            let started = started.clone();
+            std::thread::spawn(move || {
+                started.wait();
+                for i in 0..100_000u32 {
+                    if let Err(e) = control.set_weight((t + i) % 3) {
+                        return Some(e.status);
+                    }
+                }
+                None
+            })
+        })
+        .collect();
+    started.wait();
+    rpc.shutdown();
+    for r in racers {
+        assert_eq!(r.join().unwrap(), Some(Status::NotFound));
+    }
+    assert!(registry.lookup("Arith", "default", "*").unwrap().is_empty());
+    assert!(control.published().is_empty());
+}
+
+#[test]
+fn describe_over_http_answers_as_it_does_over_rpc() {
+    // The gateway promises the same call table as a frame: the built-in
+    // describe included, and switched off the same way.
+    for on in [true, false] {
+        let rpc = multiply_server(Server::builder().describe(on));
+        let http = gateway(&rpc);
+        let req = format!(
+            "POST /call/{DESCRIBE_CALL_ID} HTTP/1.1\r\nConnection: close\r\nContent-Length: 4\r\n\r\nnull"
+        );
+        let answer = exchange(http.local_addr(), req.as_bytes());
+        let over_rpc = Client::connect(rpc.local_addr())
+            .unwrap()
+            .call::<_, Vec<MethodDescription>>(DESCRIBE_CALL_ID, &());
+        if on {
+            assert!(answer.starts_with("HTTP/1.1 200 "), "{answer:?}");
+            assert!(answer.contains("\"call_id\":\"Multiply\""), "{answer:?}");
+            assert_eq!(over_rpc.unwrap().len(), 1);
+        } else {
+            assert!(answer.starts_with("HTTP/1.1 501 "), "{answer:?}");
+            assert_eq!(over_rpc.unwrap_err().status, Status::Unimplemented);
+        }
+    }
 }
