@@ -577,7 +577,7 @@ fn hostile_error_metadata_is_refused_cleanly_by_the_client() {
     // A non-UTF-8 value of retry-after-ms is not a retry-after.
     let mut body = vec![Status::ResourceExhausted.code(), 0, 0, 0, 1, b'm'];
     body.extend_from_slice(&1u32.to_be_bytes());
-    for s in [&protocol::META_RETRY_AFTER_MS.as_bytes()[..], b"\xff9"] {
+    for s in [protocol::META_RETRY_AFTER_MS.as_bytes(), b"\xff9"] {
         body.extend_from_slice(&(s.len() as u32).to_be_bytes());
         body.extend_from_slice(s);
     }
