@@ -783,3 +783,55 @@ fn describe_over_http_answers_as_it_does_over_rpc() {
         }
     }
 }
+
+#[test]
+fn a_server_published_under_another_address_than_it_binds_can_be_managed() {
+    // A provider binds one address (0.0.0.0 in production, here 127.0.0.1)
+    // and publishes the one consumers should dial. The page's form names
+    // the published address, so that is the one the weight action must
+    // find.
+    let registry = MemoryRegistry::new();
+    let mut rpc = multiply_server(Server::builder());
+    let published = SocketAddr::from(([127, 0, 0, 2], rpc.local_addr().port()));
+    rpc.publish(
+        &registry,
+        &Instance::new("Arith", published),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let admin = AdminBuilder::new()
+        .watch("Arith", "default", "*")
+        .interval(Duration::from_millis(20))
+        .manage(rpc.control())
+        .token("s3cret")
+        .serve(&registry, local())
+        .unwrap();
+    let (status, text) = admin_post(
+        admin.local_addr(),
+        "/api/weight",
+        "Authorization: Bearer s3cret\r\n",
+        &format!("addr={published}&weight=0"),
+    );
+    assert_eq!(status, 200, "{text:?}");
+    let listed = registry.lookup("Arith", "default", "*").unwrap();
+    assert_eq!(listed[0].weight, 0, "{listed:?}");
+    // And the page offers the action for it.
+    let give_up = Instant::now() + PATIENCE * 2;
+    loop {
+        let o = admin.overview();
+        let managed = o.as_ref().is_some_and(|o| {
+            o.services
+                .iter()
+                .flat_map(|s| &s.instances)
+                .any(|i| i.addr == published && i.managed)
+        });
+        if managed {
+            break;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "the page never showed {published} as managed: {o:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -107,7 +107,7 @@ impl Routes {
                 "weight must be a whole number (0 takes the instance out of rotation)",
             );
         };
-        let Some(server) = self.servers.iter().find(|s| s.local_addr() == addr) else {
+        let Some(server) = self.servers.iter().find(|s| s.serves_at(addr)) else {
             return error(
                 404,
                 &format!("{addr} is not a server this admin manages (see AdminBuilder::manage)"),

@@ -112,7 +112,6 @@ impl Watcher {
 
     /// One round: registry, pings, metrics; the overview they make.
     pub(crate) fn tick(&mut self) -> Overview {
-        let managed: Vec<SocketAddr> = self.servers.iter().map(|s| s.local_addr()).collect();
         let mut services = Vec::new();
         let mut listed = Vec::new();
         for i in 0..self.watched.len() {
@@ -129,7 +128,9 @@ impl Watcher {
                     version: inst.version.clone(),
                     weight: inst.weight,
                     health: health.to_string(),
-                    managed: managed.contains(&inst.addr),
+                    // By listening or published address: a provider bound
+                    // to 0.0.0.0 is listed under the address it publishes.
+                    managed: self.servers.iter().any(|s| s.serves_at(inst.addr)),
                 });
             }
             let w = &self.watched[i];

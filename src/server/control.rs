@@ -51,6 +51,16 @@ impl ServerControl {
         self.addr
     }
 
+    /// Whether `addr` names this server: the address it listens on, or one
+    /// it is published under. A provider bound to `0.0.0.0` publishes the
+    /// address consumers dial, and a management center sees only that one.
+    pub fn serves_at(&self, addr: SocketAddr) -> bool {
+        self.addr == addr
+            || lock(&self.registrations)
+                .iter()
+                .any(|r| r.instance().addr == addr)
+    }
+
     /// A snapshot of the server's counters (as [`ServerHandle::stats`]).
     pub fn stats(&self) -> ServerStats {
         ServerStats::of(&self.inner)
