@@ -835,3 +835,41 @@ fn a_server_published_under_another_address_than_it_binds_can_be_managed() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn rate_limited_calls_show_in_the_servers_metrics_from_both_doors() {
+    // A client counts every refusal it gets; the server's metrics for the
+    // method must count the same calls, or the management center shows a
+    // method without errors while its callers are being refused.
+    let rpc = multiply_server(Server::builder().rate_limit(Rule::token_bucket("Multiply", 0.0, 1)));
+    let client = Client::connect(rpc.local_addr()).unwrap();
+    assert_eq!(client.call::<_, i32>("Multiply", &(2, 3)).unwrap(), 6);
+    for _ in 0..3 {
+        let e = client.call::<_, i32>("Multiply", &(2, 3)).unwrap_err();
+        assert_eq!(e.status, Status::ResourceExhausted);
+    }
+    let seen = |rpc: &ServerHandle| {
+        rpc.metrics()
+            .method("Multiply")
+            .map_or(0, |m| m.status(Status::ResourceExhausted))
+    };
+    let on_client = client
+        .metrics()
+        .method("Multiply")
+        .map_or(0, |m| m.status(Status::ResourceExhausted));
+    assert_eq!(on_client, 3);
+    assert_eq!(
+        seen(&rpc),
+        3,
+        "the server's metrics miss its rate-limit refusals"
+    );
+    let http = gateway(&rpc);
+    for _ in 0..2 {
+        let answer = exchange(
+            http.local_addr(),
+            b"POST /call/Multiply HTTP/1.1\r\nConnection: close\r\nContent-Length: 5\r\n\r\n[2,3]",
+        );
+        assert!(answer.starts_with("HTTP/1.1 429 "), "{answer:?}");
+    }
+    assert_eq!(seen(&rpc), 5, "refusals over HTTP are not counted");
+}

@@ -108,14 +108,6 @@ impl LocalCaller {
             crate::codec::encode_as(call.codec, &(), &mut out);
             return Ok(out);
         }
-        // The other built-in, as the reader answers it: a tool on the HTTP
-        // side discovers the same table (and is refused the same way when
-        // `ServerBuilder::describe(false)`).
-        if call.call_id == super::describe::DESCRIBE_CALL_ID && inner.config.describe {
-            let mut out = Vec::new();
-            crate::codec::encode_as(call.codec, &super::describe::describe(inner), &mut out);
-            return Ok(out);
-        }
         let Some(method) = inner.table.get(call.call_id) else {
             return refuse(RpcError::new(
                 Status::Unimplemented,
