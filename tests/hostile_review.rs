@@ -873,3 +873,41 @@ fn rate_limited_calls_show_in_the_servers_metrics_from_both_doors() {
     }
     assert_eq!(seen(&rpc), 5, "refusals over HTTP are not counted");
 }
+
+#[test]
+fn markup_in_registry_data_reaches_the_page_and_the_api_only_as_text() {
+    // Whoever can register may choose a version string; the page must show
+    // it, never run it, and the JSON API must stay JSON.
+    let registry = MemoryRegistry::new();
+    let evil = "<script>alert(1)</script>\"'&";
+    let _r = registry
+        .register(
+            &Instance::new("Arith", SocketAddr::from(([127, 0, 0, 1], 9)))
+                .version(evil)
+                .meta("note", "<img src=x onerror=alert(2)>"),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+    let admin = AdminBuilder::new()
+        .watch("Arith", "default", "*")
+        .interval(Duration::from_millis(20))
+        .serve(&registry, local())
+        .unwrap();
+    let give_up = Instant::now() + PATIENCE * 2;
+    while !admin
+        .overview()
+        .is_some_and(|o| o.services.iter().any(|s| !s.instances.is_empty()))
+    {
+        assert!(Instant::now() < give_up, "the admin never listed the instance");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let page = exchange(admin.local_addr(), b"GET / HTTP/1.0\r\n\r\n");
+    assert!(page.starts_with("HTTP/1.1 200 "), "{page:?}");
+    assert!(!page.contains("<script>alert"), "markup reached the page");
+    assert!(!page.contains("<img"), "markup reached the page");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"), "{page}");
+    let api = exchange(admin.local_addr(), b"GET /api/services HTTP/1.0\r\n\r\n");
+    let body = api.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let json = minirpc::json::parse(body.as_bytes(), 32).expect("the API is not JSON");
+    assert!(format!("{json:?}").contains("alert(1)"), "{body}");
+}
