@@ -690,6 +690,12 @@ fn a_registry_that_hangs_does_not_hold_the_limiter_past_its_timeout() {
     let decided = decided.expect("the limiter waited on the registry past its timeout");
     assert!(decided.is_allow(), "{decided:?}");
     assert_eq!(limiter.mode(), ClusterMode::Fallback);
+    // One lookup was started (its thread may start late on a busy machine).
+    let give_up = Instant::now() + PATIENCE;
+    while registry.lookups.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < give_up, "the registry was never asked");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(
         registry.lookups.load(std::sync::atomic::Ordering::SeqCst),
         1
@@ -741,10 +747,13 @@ fn set_weight_racing_shutdown_never_republishes_a_server_that_left() {
             let started = started.clone();
             std::thread::spawn(move || {
                 started.wait();
-                for i in 0..100_000u32 {
+                let give_up = Instant::now() + PATIENCE * 4;
+                let mut i = 0u32;
+                while Instant::now() < give_up {
                     if let Err(e) = control.set_weight((t + i) % 3) {
                         return Some(e.status);
                     }
+                    i = i.wrapping_add(1);
                 }
                 None
             })
@@ -898,14 +907,20 @@ fn markup_in_registry_data_reaches_the_page_and_the_api_only_as_text() {
         .overview()
         .is_some_and(|o| o.services.iter().any(|s| !s.instances.is_empty()))
     {
-        assert!(Instant::now() < give_up, "the admin never listed the instance");
+        assert!(
+            Instant::now() < give_up,
+            "the admin never listed the instance"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let page = exchange(admin.local_addr(), b"GET / HTTP/1.0\r\n\r\n");
     assert!(page.starts_with("HTTP/1.1 200 "), "{page:?}");
     assert!(!page.contains("<script>alert"), "markup reached the page");
     assert!(!page.contains("<img"), "markup reached the page");
-    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"),
+        "{page}"
+    );
     let api = exchange(admin.local_addr(), b"GET /api/services HTTP/1.0\r\n\r\n");
     let body = api.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     let json = minirpc::json::parse(body.as_bytes(), 32).expect("the API is not JSON");
