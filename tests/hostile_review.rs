@@ -926,3 +926,19 @@ fn markup_in_registry_data_reaches_the_page_and_the_api_only_as_text() {
     let json = minirpc::json::parse(body.as_bytes(), 32).expect("the API is not JSON");
     assert!(format!("{json:?}").contains("alert(1)"), "{body}");
 }
+
+#[test]
+fn describe_over_http_is_listed_only_as_a_signed_frame_would_be() {
+    // On a server that authenticates, the table is shown only to a key
+    // allowed `$minirpc.describe`; the HTTP door must not be a way round.
+    let auth = minirpc::auth::Authenticator::new()
+        .key(minirpc::auth::Key::new("ops", "ops secret", "ops").allow("*"));
+    let rpc = multiply_server(Server::builder().authenticate(auth));
+    let http = gateway(&rpc);
+    let req = format!(
+        "POST /call/{DESCRIBE_CALL_ID} HTTP/1.1\r\nConnection: close\r\nX-Caller: ops\r\nContent-Length: 4\r\n\r\nnull"
+    );
+    let answer = exchange(http.local_addr(), req.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 401 "), "{answer:?}");
+    assert!(!answer.contains("\"call_id\":\"Multiply\""), "{answer:?}");
+}

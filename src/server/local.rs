@@ -108,6 +108,25 @@ impl LocalCaller {
             crate::codec::encode_as(call.codec, &(), &mut out);
             return Ok(out);
         }
+        // The same admission as a call read from a frame (admit.rs).
+        let head = RequestHead {
+            call_id: call.call_id,
+            timeout_ms: 0,
+            metadata: call.metadata.to_vec(),
+            args: call.args,
+        };
+        // The other built-in, as the reader answers it: a tool on the HTTP
+        // side discovers the same table, is refused the same way when
+        // `ServerBuilder::describe(false)`, and on a server that
+        // authenticates is shown it only with a key allowed it.
+        if call.call_id == super::describe::DESCRIBE_CALL_ID && inner.config.describe {
+            if let Err(e) = admit::identify(inner, &head) {
+                return refuse(e);
+            }
+            let mut out = Vec::new();
+            crate::codec::encode_as(call.codec, &super::describe::describe(inner), &mut out);
+            return Ok(out);
+        }
         let Some(method) = inner.table.get(call.call_id) else {
             return refuse(RpcError::new(
                 Status::Unimplemented,
@@ -117,14 +136,7 @@ impl LocalCaller {
                 ),
             ));
         };
-        // The same admission as a call read from a frame (admit.rs): the
-        // signature, if the server authenticates, then the rate limits.
-        let head = RequestHead {
-            call_id: call.call_id,
-            timeout_ms: 0,
-            metadata: call.metadata.to_vec(),
-            args: call.args,
-        };
+        // The signature, if the server authenticates, then the rate limits.
         let identity = match admit::identify(inner, &head) {
             Ok(identity) => identity,
             Err(e) => {
