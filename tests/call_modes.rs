@@ -766,10 +766,33 @@ fn block_on<F: Future>(fut: F, limit: Duration) -> Option<(F::Output, usize)> {
     }
 }
 
+/// A future that says (once) when its first poll found it not ready.
+struct SaysWhenPending<F> {
+    inner: F,
+    tell: Option<mpsc::Sender<()>>,
+}
+
+impl<F: Future + Unpin> Future for SaysWhenPending<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let r = Pin::new(&mut self.inner).poll(cx);
+        if r.is_pending() {
+            if let Some(tell) = self.tell.take() {
+                let _ = tell.send(());
+            }
+        }
+        r
+    }
+}
+
 #[test]
 fn futures_can_be_awaited_in_an_async_block_on_a_tiny_executor() {
     let mut f = Fixture::new();
-    let held = f.client.call_async::<_, i32>("Hold", &0i32);
+    let (told, first_pending) = mpsc::channel();
+    let held = SaysWhenPending {
+        inner: f.client.call_async::<_, i32>("Hold", &0i32),
+        tell: Some(told),
+    };
     let product = f.client.call_async::<_, i32>("Multiply", &(6i32, 7i32));
     let both = async {
         let a = held.await;
@@ -778,10 +801,14 @@ fn futures_can_be_awaited_in_an_async_block_on_a_tiny_executor() {
     };
     let (started, gates) = (&mut f.started, &f.gates);
     let ((a, b), polls) = thread::scope(|s| {
-        // Release the held call from another thread once it runs, so the
-        // first `.await` really has to sleep and be woken.
+        // Release the held call from another thread once it runs *and* the
+        // executor has found it not ready, so the first `.await` really
+        // has to sleep and be woken (whatever the machine's load).
         s.spawn(move || {
             let k = started.recv_timeout(PATIENCE).expect("Hold did not start");
+            first_pending
+                .recv_timeout(PATIENCE)
+                .expect("the held call was never polled");
             gates[k as usize].open();
         });
         block_on(both, PATIENCE).expect("the async block did not finish")
