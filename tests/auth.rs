@@ -577,3 +577,72 @@ fn the_call_table_is_listed_only_to_a_key_allowed_to_describe() {
     assert_eq!(table.len(), 1);
     assert_eq!(table[0].call_id, "Arith.Multiply");
 }
+
+/// docs/protocol.md §9 (the rate-limit row): authentication comes first, so
+/// requests refused by it take no room in a rate limit, and the limit
+/// counts the key's caller, not the one the request claims.
+#[test]
+fn authentication_is_checked_before_the_rate_limit_and_the_limit_sees_the_keys_caller() {
+    let clock = ManualClock::new();
+    let mut server = Server::builder()
+        .authenticate(authenticator(&clock))
+        .rate_limit(
+            minirpc::flow::Rule::token_bucket("Arith.*", 1.0, 1)
+                .for_caller("billing")
+                .clock(clock.clone()),
+        )
+        .build();
+    methods(&mut server);
+    let server = server.serve("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let good = signer(&clock, "billing-1", SECRET);
+    let bad = signer(&clock, "billing-1", "a guess");
+    let args = multiply_args(2, 3);
+    let mut s = raw_connect(server.local_addr());
+    // Refused by authentication, twice: one claims caller "billing", one is
+    // signed with a wrong secret. Neither may take the bucket's one token.
+    let mut unsigned = Vec::new();
+    let start = protocol::begin_request(
+        &mut unsigned,
+        FrameKind::Request,
+        CodecId::Binary,
+        1,
+        "Arith.Multiply",
+        0,
+        &[(protocol::META_CALLER, "billing")],
+    );
+    unsigned.extend_from_slice(&args);
+    protocol::finish_frame(&mut unsigned, start);
+    assert_eq!(
+        exchange(&mut s, &unsigned, 1).status,
+        Status::Unauthenticated
+    );
+    let meta = bad.sign("Arith.Multiply", &args);
+    let r = exchange(
+        &mut s,
+        &frame(2, FrameKind::Request, "Arith.Multiply", &meta, &args),
+        2,
+    );
+    assert_eq!(r.status, Status::Unauthenticated, "{}", r.message);
+    // So the first good call finds the token; the next one does not, and the
+    // limit names the key's caller.
+    let meta = good.sign("Arith.Multiply", &args);
+    let r = exchange(
+        &mut s,
+        &frame(3, FrameKind::Request, "Arith.Multiply", &meta, &args),
+        3,
+    );
+    assert_eq!((r.status, r.result_i32()), (Status::Ok, 6), "{}", r.message);
+    let meta = good.sign("Arith.Multiply", &args);
+    let r = exchange(
+        &mut s,
+        &frame(4, FrameKind::Request, "Arith.Multiply", &meta, &args),
+        4,
+    );
+    assert_eq!(r.status, Status::ResourceExhausted, "{}", r.message);
+    assert!(
+        r.message.contains("for caller \"billing\""),
+        "{}",
+        r.message
+    );
+    assert_eq!(server.stats().rejected_rate_limited, 1);
+}

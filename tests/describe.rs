@@ -120,3 +120,31 @@ fn the_describe_call_id_cannot_be_registered() {
     let mut server = Server::new();
     server.register(DESCRIBE_CALL_ID, |(): ()| Ok(()));
 }
+
+#[test]
+fn protocol_md_shows_the_json_table_of_the_multiply_server() {
+    // docs/protocol.md §7: the Multiply server of §11, asked by a JSON caller.
+    let mut server = Server::new();
+    server.register("Multiply", |(l, r): (i32, i32)| Ok(l * r));
+    let handle = server.serve("127.0.0.1:0").unwrap();
+    let text = minirpc::cli::call_json(
+        &handle.local_addr().to_string(),
+        DESCRIBE_CALL_ID,
+        "null",
+        common::PATIENCE,
+        &mut |_| {},
+    )
+    .unwrap();
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.md"))
+        .expect("read docs/protocol.md");
+    let intro = "answering a JSON caller";
+    let shown = page
+        .find(intro)
+        .and_then(|at| page[at..].split("```text\n").nth(1))
+        .and_then(|b| b.split("\n```").next())
+        .expect("docs/protocol.md §7 shows the Multiply server's table after a ```text fence");
+    assert_eq!(
+        shown, text,
+        "docs/protocol.md §7 should show what the server answers"
+    );
+}

@@ -298,3 +298,43 @@ fn protocol_md_shows_the_health_probe_and_its_answer() {
     assert_page_shows("ping-request", &ex.request);
     assert_page_shows("ping-response", &ex.response);
 }
+
+/// The hex of the fenced block that follows `intro` in the page: each
+/// line's leading two-digit hex words, up to the first word that is not one.
+fn page_hex_after(intro: &str) -> Vec<u8> {
+    let page = std::fs::read_to_string(PROTOCOL_MD).expect("read docs/protocol.md");
+    let at = page
+        .find(intro)
+        .unwrap_or_else(|| panic!("docs/protocol.md has no {intro:?}"));
+    let block = page[at..]
+        .split("```text\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap_or_else(|| panic!("no ```text block after {intro:?}"));
+    let mut bytes = Vec::new();
+    for line in block.lines() {
+        for word in line.split_whitespace() {
+            match u8::from_str_radix(word, 16) {
+                Ok(b) if word.len() == 2 => bytes.push(b),
+                _ => break,
+            }
+        }
+    }
+    bytes
+}
+
+#[test]
+fn protocol_md_shows_the_error_metadata_of_a_rate_limit_refusal() {
+    // §5: a refusal of 12 ms; the page shows the bytes after the message.
+    let e = minirpc::RpcError::resource_exhausted("over the limit")
+        .with_retry_after(Duration::from_millis(12));
+    let mut out = Vec::new();
+    minirpc::protocol::error_response(&mut out, minirpc::CodecId::Binary, 3, &e);
+    let body = &out[minirpc::protocol::HEADER_LEN..];
+    let after_message = &body[1 + 4 + e.message.len()..];
+    assert_eq!(
+        page_hex_after("A rate limit's refusal of 12 ms"),
+        after_message,
+        "docs/protocol.md §5 should show the bytes error_response writes after the message"
+    );
+}

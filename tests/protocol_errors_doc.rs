@@ -886,6 +886,29 @@ fn a_malformed_timestamp() -> Case {
     })
 }
 
+/// A request signed properly, then with one `auth-*` value replaced by
+/// `set` (so only that field's form is wrong).
+fn signed_then_spoiled(set: fn(&mut SignedMeta)) -> Case {
+    authenticated_answer_to(|s| {
+        let args = multiply_args(1, 2);
+        let mut meta = s.sign("Multiply", &args);
+        set(&mut meta);
+        signed_frame(7, "Multiply", &meta, &args)
+    })
+}
+
+fn a_malformed_key_id() -> Case {
+    signed_then_spoiled(|m| m.key_id = "billing 1".into())
+}
+
+fn a_malformed_nonce() -> Case {
+    signed_then_spoiled(|m| m.nonce = "0123456789abcde".into())
+}
+
+fn a_malformed_signature() -> Case {
+    signed_then_spoiled(|m| m.signature = "F".repeat(64))
+}
+
 fn an_unknown_key() -> Case {
     authenticated_answer_to(|_| {
         let args = multiply_args(1, 2);
@@ -1008,7 +1031,19 @@ const CASES: &[(&str, RunCase)] = &[
         "A signed request whose `auth-ts` is not",
         a_malformed_timestamp,
     ),
-    ("A signed request whose `auth-key`", an_unknown_key),
+    (
+        "A signed request whose `auth-key` is not",
+        a_malformed_key_id,
+    ),
+    (
+        "A signed request whose `auth-nonce` is not",
+        a_malformed_nonce,
+    ),
+    (
+        "A signed request whose `auth-sig` is not",
+        a_malformed_signature,
+    ),
+    ("A signed request whose `auth-key` names", an_unknown_key),
     (
         "A signed request whose `auth-ts` is older",
         signed_too_long_ago,
