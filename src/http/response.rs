@@ -162,6 +162,18 @@ pub fn read_fields<S: Source>(
                 String::from_utf8_lossy(&line[..line.len().min(80)])
             ))
         };
+        // A control byte (a bare CR above all) in a field line is where two
+        // parsers disagree about where a header ends: refuse it, on both
+        // sides (the server's own reader adds a 400 for it, request.rs).
+        if let Some(at) = line
+            .iter()
+            .position(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        {
+            return Err(RpcError::internal(format!(
+                "{what} line has the control byte 0x{:02x} at offset {at}; refused",
+                line[at]
+            )));
+        }
         let text = std::str::from_utf8(&line).map_err(|_| bad())?;
         let (name, value) = text.split_once(':').ok_or_else(bad)?;
         let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
@@ -283,6 +295,23 @@ mod tests {
             .collect();
         let e = read_head(&mut Input::new(&many[..]), Deadline::NEVER).unwrap_err();
         assert!(e.message.contains("more than 100 header lines"), "{e}");
+    }
+
+    #[test]
+    fn a_bare_cr_or_another_control_byte_in_a_header_is_refused() {
+        // A bare CR can hide a header from one parser and not another
+        // (request smuggling's shape, RFC 9112 §2.2); refuse, do not guess.
+        for bad in [
+            &b"HTTP/1.1 200 OK\r\nX-Note: a\rContent-Length: 5\r\n\r\nhello"[..],
+            b"HTTP/1.1 200 OK\r\nX-Note: a\x00b\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX-Note: a\x7fb\r\n\r\n",
+        ] {
+            let e = read_head(&mut Input::new(bad), Deadline::NEVER).unwrap_err();
+            assert!(e.message.contains("control byte"), "{e}");
+        }
+        // A tab inside a value is allowed (RFC 9110 §5.5).
+        let h = head_of(b"HTTP/1.1 200 OK\r\nX-Note: a\tb\r\n\r\n").unwrap();
+        assert_eq!(h.header("x-note"), Some("a\tb"));
     }
 
     #[test]
