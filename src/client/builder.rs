@@ -38,6 +38,7 @@ pub struct ClientBuilder {
     /// The client's counters (a fresh set for each client: see `Client::open`).
     pub(super) metrics: Arc<ClientMetrics>,
     pub(super) signer: Option<Arc<Signer>>,
+    pub(super) read_spin: Duration,
 }
 
 impl Default for ClientBuilder {
@@ -61,6 +62,7 @@ impl Default for ClientBuilder {
             tracer: None,
             metrics: Arc::default(),
             signer: None,
+            read_spin: Duration::ZERO,
         }
     }
 }
@@ -77,6 +79,16 @@ impl ClientBuilder {
     /// Default 10 s.
     pub fn call_timeout(mut self, t: Duration) -> Self {
         self.call_timeout = t;
+        self
+    }
+    /// How long the caller reading the connection polls its socket for
+    /// responses before it sleeps on it (see `src/transport/spin.rs`): a
+    /// response that arrives meanwhile is read with no thread wake-up. It
+    /// costs up to this much CPU each time the connection goes quiet, so
+    /// it is off by default; chapter 04 measures what it buys and costs.
+    /// Pair it with [`ServerBuilder::read_spin`](crate::ServerBuilder::read_spin).
+    pub fn read_spin(mut self, t: Duration) -> Self {
+        self.read_spin = t;
         self
     }
     /// How long a write may block on a server that is not reading. Default

@@ -149,7 +149,10 @@ impl Connection {
                 config.write_timeout,
             ),
             reader: Mutex::new(ReaderState {
-                frames: FrameReader::new(ReadHalf::new(read_half), config.max_frame_bytes),
+                frames: FrameReader::new(
+                    ReadHalf::new(read_half, config.read_spin),
+                    config.max_frame_bytes,
+                ),
                 batch: Vec::new(),
             }),
             state: Mutex::new(State {

@@ -216,6 +216,14 @@ impl Connection {
                 }
             }
             frames.get_ref().read_until(until.min(bound));
+            // With `read_spin`, poll only while a single call is waiting:
+            // with more, the callers just woken need the CPU to send their
+            // next requests (see `src/transport/spin.rs`).
+            if frames.get_ref().spins() {
+                frames
+                    .get_ref()
+                    .allow_spin(lock(&self.state).table.len() <= 1);
+            }
             let next = match frames.read_frame() {
                 Ok(frame) => {
                     // Take every frame that is already buffered too (no

@@ -24,6 +24,7 @@
 
 use crate::error::RpcError;
 use crate::time::Deadline;
+use crate::transport::spin::SpinRead;
 use crate::transport::FrameWriter;
 use std::cell::Cell;
 use std::io::{self, ErrorKind, Read};
@@ -39,15 +40,30 @@ pub(crate) struct ReadHalf {
     until: Cell<Deadline>,
     /// The read timeout the socket has now.
     timeout_now: Cell<Option<Duration>>,
+    /// Whether to poll before blocking (`ClientBuilder::read_spin`).
+    spin: Cell<SpinRead>,
 }
 
 impl ReadHalf {
-    pub(crate) fn new(socket: TcpStream) -> ReadHalf {
+    pub(crate) fn new(socket: TcpStream, read_spin: Duration) -> ReadHalf {
         ReadHalf {
             socket,
             until: Cell::new(Deadline::NEVER),
             timeout_now: Cell::new(None),
+            spin: Cell::new(SpinRead::new(read_spin)),
         }
+    }
+
+    /// Whether reads spin at all (`ClientBuilder::read_spin` is set).
+    pub(crate) fn spins(&self) -> bool {
+        self.spin.get().spins()
+    }
+
+    /// Let reads spin first, or not (see [`SpinRead::allow`]).
+    pub(crate) fn allow_spin(&self, yes: bool) {
+        let mut spin = self.spin.get();
+        spin.allow(yes);
+        self.spin.set(spin);
     }
 
     /// Make reads give up (with `TimedOut`) at `until`.
@@ -85,7 +101,11 @@ impl ReadHalf {
         };
         // A socket stuck in non-blocking mode would fail its next write or
         // read at random: report it closed, so the connection is replaced.
-        self.socket.set_nonblocking(false).is_err() || closed
+        let stuck = self.socket.set_nonblocking(false).is_err();
+        let mut spin = self.spin.get();
+        spin.reset(); // blocking now, whatever a spinning read left it in
+        self.spin.set(spin);
+        stuck || closed
     }
 }
 
@@ -97,7 +117,11 @@ impl Read for ReadHalf {
                 left => left.map(round_up),
             };
             self.set_timeout(wait)?;
-            match (&self.socket).read(buf) {
+            // Polls first with `ClientBuilder::read_spin` (off by default).
+            let mut spin = self.spin.get();
+            let read = spin.read(&self.socket, buf, |buf| (&self.socket).read(buf));
+            self.spin.set(spin);
+            match read {
                 // The kernel's timer may fire a little before our deadline.
                 Err(e)
                     if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)

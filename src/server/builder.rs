@@ -58,6 +58,7 @@ pub struct ServerBuilder {
     pub(crate) max_queued_bytes_per_connection: usize,
     pub(crate) shutdown_grace: Duration,
     pub(crate) spin: Duration,
+    pub(crate) read_spin: Duration,
     pub(crate) inline_max: Duration,
     pub(crate) limits: Limits,
     pub(crate) allowed_types: Vec<String>,
@@ -84,6 +85,7 @@ impl Default for ServerBuilder {
             max_queued_bytes_per_connection: 16 << 20,
             shutdown_grace: Duration::from_secs(5),
             spin: crate::pool::DEFAULT_SPIN,
+            read_spin: Duration::ZERO,
             inline_max: Duration::from_micros(20),
             limits: Limits::default(),
             allowed_types: Vec::new(),
@@ -217,6 +219,16 @@ impl ServerBuilder {
     /// a small, busy machine. Default 50 µs.
     pub fn spin(mut self, t: Duration) -> Self {
         self.spin = t;
+        self
+    }
+    /// How long a connection's reader polls its socket for the next
+    /// request before it sleeps on it (see `src/transport/spin.rs`): a
+    /// request that arrives meanwhile is read with no thread wake-up. It
+    /// costs up to this much CPU each time a connection goes quiet, so it
+    /// is off by default; chapter 04 measures what it buys and costs.
+    /// Pair it with [`ClientBuilder::read_spin`](crate::ClientBuilder::read_spin).
+    pub fn read_spin(mut self, t: Duration) -> Self {
+        self.read_spin = t;
         self
     }
     /// A method whose successful calls have proven shorter than this (a

@@ -43,6 +43,7 @@ use crate::protocol::{self, FrameKind};
 use crate::sync::lock;
 use crate::time::Deadline;
 use crate::trace::{self, Side};
+use crate::transport::spin::SpinRead;
 use crate::transport::{FrameReader, ReadError};
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -139,11 +140,13 @@ impl Conn {
 }
 
 /// The connection's one socket, shared by its reader and its outbox.
-pub(crate) struct SharedStream(pub(crate) Arc<TcpStream>);
+pub(crate) struct SharedStream(pub(crate) Arc<TcpStream>, SpinRead);
 
 impl Read for SharedStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self.0).read(buf)
+        let SharedStream(stream, spin) = self;
+        // Polls first with `ServerBuilder::read_spin` (off by default).
+        spin.read(stream, buf, |buf| (&**stream).read(buf))
     }
 }
 
@@ -177,13 +180,17 @@ pub(crate) struct ReadRole {
     idle_wait: Option<Duration>,
     /// When the last request arrived: the idle clock (pings do not count).
     last_request: Instant,
+    /// Frames taken out of the buffer since it was last empty: about how
+    /// many requests the last read brought (for `read_spin`).
+    frames_per_read: usize,
     /// Given back when the last reader of this connection ends.
     _slot: ConnSlot,
 }
 
 impl ReadRole {
     pub(crate) fn new(stream: Arc<TcpStream>, config: &ServerBuilder, slot: ConnSlot) -> ReadRole {
-        let mut frames = FrameReader::new(SharedStream(stream), config.max_frame_bytes);
+        let spin = SpinRead::new(config.read_spin);
+        let mut frames = FrameReader::new(SharedStream(stream, spin), config.max_frame_bytes);
         frames.yield_mid_frame(true); // so the frame deadline is checked
         ReadRole {
             frames,
@@ -191,6 +198,7 @@ impl ReadRole {
             timeout_now: None,
             idle_wait: config.idle_timeout,
             last_request: Instant::now(),
+            frames_per_read: 0,
             _slot: slot,
         }
     }
@@ -278,8 +286,21 @@ fn read_one(inner: &Arc<Inner>, conn: &Arc<Conn>, role: &mut ReadRole) -> Next {
     if role.arm_timeout(config).is_err() {
         return Next::Close;
     }
+    if !role.frames.has_buffered_bytes() {
+        // About to read the socket. With `read_spin`, poll it only if the
+        // last read brought one request: a lone caller, waiting for this
+        // answer to send its next. A read that brought many means many
+        // client threads are busy, and a spinning reader would take a
+        // CPU from them (see `src/transport/spin.rs`).
+        let lone = role.frames_per_read <= 1;
+        role.frames.get_mut().1.allow(lone);
+        role.frames_per_read = 0;
+    }
     let frame = match role.frames.read_frame() {
-        Ok(f) => f,
+        Ok(f) => {
+            role.frames_per_read += 1;
+            f
+        }
         Err(ReadError::TimedOut) => return on_timeout(inner, conn, role),
         Err(ReadError::TooLarge { header, error }) => {
             // Framing is intact: refuse this one request, skip its body.

@@ -37,6 +37,7 @@ use super::connection::spawn_conn_thread;
 use crate::error::RpcError;
 use crate::sync::lock;
 use crate::time::Deadline;
+use crate::transport::spin::no_room_yet;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
@@ -236,10 +237,16 @@ impl Outbox {
             drop(st);
             let mut written = 0;
             let outcome = loop {
+                let tried_at = Instant::now();
                 match write_some(&self.stream, &batch[written..], deadline) {
                     Wrote::All => break Ok(()),
                     Wrote::Stalled(n) => {
                         written += n;
+                        if n == 0 {
+                            // No room, said at once (a spinning reader has
+                            // the socket non-blocking): pause, not spin.
+                            no_room_yet(tried_at);
+                        }
                         if deadline.has_passed() {
                             break Err(RpcError::unavailable(format!(
                                 "the peer {} took only {written} of {} bytes within write_timeout {:?}; connection closed (see ServerBuilder::write_timeout)",

@@ -37,8 +37,10 @@
 //! | `mod.rs` | `connect`, and [`ReadError`]: why no frame came |
 //! | `reader.rs` | [`FrameReader`]: buffered, resumable, bounded reads; checksums checked |
 //! | `writer.rs` | [`FrameWriter`]: batched writes from many threads, bounded by a deadline |
+//! | `spin.rs` | reads that poll before they sleep (opt-in `read_spin`) |
 
 mod reader;
+pub(crate) mod spin;
 mod writer;
 
 pub use reader::FrameReader;

@@ -48,6 +48,11 @@ impl<R: Read> FrameReader<R> {
         &self.inner
     }
 
+    /// The stream underneath, to change how it reads.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     /// Whether any unread bytes are buffered.
     pub fn has_buffered_bytes(&self) -> bool {
         self.end > self.start

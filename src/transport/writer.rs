@@ -4,10 +4,11 @@
 
 use crate::error::RpcError;
 use crate::time::Deadline;
+use crate::transport::spin::no_room_yet;
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Sends frames from many threads on one socket, batching frames that are
 /// ready together into one write. See the module docs.
@@ -200,12 +201,17 @@ use WriteError::{Failed, Stalled};
 fn write_by(mut stream: &TcpStream, bytes: &[u8], deadline: Deadline) -> Result<(), WriteError> {
     let mut off = 0;
     while off < bytes.len() {
+        let tried_at = Instant::now();
         match stream.write(&bytes[off..]) {
             Ok(0) => return Err(Failed(io::ErrorKind::WriteZero.into())),
             Ok(n) => off += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // No room (after the send timeout, or at once while a spinning
+            // reader has the socket non-blocking: then pause, not spin).
             Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
+            {
+                no_room_yet(tried_at)
             }
             Err(e) => return Err(Failed(e)),
         }
