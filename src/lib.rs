@@ -67,6 +67,7 @@ pub mod discovery;
 pub mod error;
 pub mod flow;
 pub mod gateway;
+mod hash;
 pub mod http;
 pub mod json;
 pub mod metrics;

@@ -180,7 +180,9 @@ impl Client {
         R: Decode,
     {
         let config = &self.shared.config;
-        let deadline = Deadline::after(timeout);
+        // One clock read for the deadline and the latency both.
+        let now = Instant::now();
+        let deadline = Deadline::from_instant(now, timeout);
         // Client step 1: the call id. Like the article's simplest choice, it
         // is the function's name as a string.
         trace::emit(&config.tracer, Side::Client, 1, None, || {
@@ -190,7 +192,7 @@ impl Client {
         // processed nothing it had not answered by then: a call caught by
         // that notice is sent once more, on a new connection, within the
         // same deadline.
-        let probe = config.metrics.begin(call_id);
+        let probe = config.metrics.begin_at(call_id, now);
         let mut resent = false;
         let frame = loop {
             let conn = match self.connection(deadline) {

@@ -16,16 +16,15 @@
 use super::snapshot::MetricsSnapshot;
 use super::MethodMetrics;
 use crate::error::{RpcError, Status};
+use crate::hash::FnvMap;
 use crate::protocol::{Frame, HEADER_LEN};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 /// The counters of one client, by call id (see [`crate::Client::metrics`]).
 #[derive(Default)]
 pub struct ClientMetrics {
-    by_call_id: RwLock<HashMap<String, Arc<MethodMetrics>, BuildHasherDefault<Fnv>>>,
+    by_call_id: RwLock<FnvMap<String, Arc<MethodMetrics>>>,
     other: Arc<MethodMetrics>,
 }
 
@@ -61,11 +60,17 @@ impl ClientMetrics {
 
     /// Start timing one call to `call_id`.
     pub(crate) fn begin(&self, call_id: &str) -> CallProbe {
+        self.begin_at(call_id, Instant::now())
+    }
+
+    /// [`begin`](Self::begin) with the clock already read (`started`), for
+    /// a caller that needs the same moment for its deadline.
+    pub(crate) fn begin_at(&self, call_id: &str, started: Instant) -> CallProbe {
         let entry = self.entry(call_id);
         entry.enter();
         CallProbe {
             entry,
-            started: Instant::now(),
+            started,
             done: false,
         }
     }
@@ -84,33 +89,6 @@ impl ClientMetrics {
             methods,
             unknown: self.other.snapshot("(other)"),
         }
-    }
-}
-
-/// FNV-1a, for the map of call ids: each call looks its entry up, and the
-/// standard SipHash costs several times more on a short name. SipHash
-/// resists keys chosen to collide; these keys are the program's own call
-/// ids, not a peer's, so nobody is choosing them against us. (The chapter
-/// shows the instructions per call with each.)
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    fn finish(&self) -> u64 {
-        // The table picks buckets by the low bits and tags by the high
-        // ones: a last multiply-and-shift spreads the bytes into both.
-        let x = self.0 ^ (self.0 >> 32);
-        x.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (x >> 29)
     }
 }
 

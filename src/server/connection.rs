@@ -348,9 +348,12 @@ fn read_one(inner: &Arc<Inner>, conn: &Arc<Conn>, role: &mut ReadRole) -> Next {
             Next::Close
         }
         FrameKind::Request | FrameKind::Oneway => {
-            role.last_request = Instant::now();
+            // One clock read for both: the idle clock and the call's
+            // arrival (its deadline and latency count from here).
+            let received = Instant::now();
+            role.last_request = received;
             role.idle_wait = config.idle_timeout;
-            match dispatch(inner, conn, frame) {
+            match dispatch(inner, conn, frame, received) {
                 Some(call) => Next::Inline(call),
                 None => Next::Continue,
             }

@@ -51,14 +51,15 @@ impl InlineCall {
     }
 }
 
-/// Steps 3–4 for one request: answer at once if anything is wrong; else
-/// queue the call on the pool, or return it to be run inline.
+/// Steps 3–4 for one request, `received` when its frame was read: answer
+/// at once if anything is wrong; else queue the call on the pool, or
+/// return it to be run inline.
 pub(crate) fn dispatch(
     inner: &Arc<Inner>,
     conn: &Arc<Conn>,
     frame: protocol::Frame,
+    received: Instant,
 ) -> Option<InlineCall> {
-    let received = Instant::now();
     let frame_bytes = HEADER_LEN + frame.header.body_len as usize;
     let id = frame.header.request_id;
     let oneway = frame.header.kind == FrameKind::Oneway;
@@ -394,7 +395,12 @@ pub(crate) fn run_call(
 ) -> Option<Vec<u8>> {
     method.metrics.enter();
     let mut out = Vec::with_capacity(64);
-    let result = if ctx.deadline.has_passed() {
+    // When the handler (or the refusal below) finished: one clock read
+    // for the method's speed and the call's latency both.
+    let mut ended = None;
+    // One clock read for "has the deadline passed" and the handler's start.
+    let began = Instant::now();
+    let result = if ctx.deadline <= Deadline::at(began) {
         // The caller has already given up: running the handler would be
         // wasted work, and the queue may be long precisely because we are
         // overloaded.
@@ -403,15 +409,18 @@ pub(crate) fn run_call(
             ctx.call_id
         )))
     } else {
-        run_handler(inner, method, ctx, args, &mut out)
+        run_handler(inner, method, ctx, args, &mut out, began, &mut ended)
     };
+    let latency = ended
+        .unwrap_or_else(Instant::now)
+        .saturating_duration_since(ctx.received);
     match &result {
         Ok(()) => inner.stats.calls_ok.fetch_add(1, Ordering::Relaxed),
         Err(_) => inner.stats.calls_failed.fetch_add(1, Ordering::Relaxed),
     };
     let status = result.as_ref().map_or_else(|e| e.status, |_| Status::Ok);
     if oneway {
-        method.metrics.answered(status, ctx.received.elapsed(), 0);
+        method.metrics.answered(status, latency, 0);
         if result.is_err() {
             inner.stats.oneway_failed.fetch_add(1, Ordering::Relaxed);
         }
@@ -424,9 +433,7 @@ pub(crate) fn run_call(
     if ctx.sealed {
         protocol::seal(&mut out, 0);
     }
-    method
-        .metrics
-        .answered(status, ctx.received.elapsed(), out.len());
+    method.metrics.answered(status, latency, out.len());
     ctx.trace(6, Some(&out), || {
         format!(
             "sending the {}-byte response frame (request id {})",
@@ -444,9 +451,10 @@ fn run_handler(
     ctx: &CallContext,
     args: &[u8],
     out: &mut Vec<u8>,
+    began: Instant,
+    ended: &mut Option<Instant>,
 ) -> Result<(), RpcError> {
     let start = protocol::begin_ok_response(out, ctx.codec, ctx.request_id);
-    let began = Instant::now();
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         (method.handler)(ctx, args, out)
     }));
@@ -464,7 +472,13 @@ fn run_handler(
             )))
         }
     };
-    method.observe(began.elapsed(), inner.config.inline_max, result.is_ok());
+    let now = Instant::now();
+    *ended = Some(now);
+    method.observe(
+        now.saturating_duration_since(began),
+        inner.config.inline_max,
+        result.is_ok(),
+    );
     result?;
     // A result the peer would refuse must not go out: it would cost the
     // whole frame to send and then fail at the other end.

@@ -16,6 +16,7 @@ use super::relief::relief_loop;
 use super::table::{Method, Server};
 use crate::discovery::{Instance, Registration, Registry};
 use crate::error::RpcError;
+use crate::hash::FnvMap;
 use crate::metrics::{MethodMetrics, MetricsSnapshot};
 use crate::pool::ThreadPool;
 use crate::sync::lock;
@@ -82,7 +83,9 @@ pub(crate) struct StatCounters {
 pub(crate) struct Inner {
     /// The call table as served: each handler plus what we have learned of
     /// its speed (see [`Method`]).
-    pub(crate) table: HashMap<String, Arc<Method>>,
+    /// Filled before serving and never changed, so a peer's call ids are
+    /// only looked up, never inserted: a plain hash is safe (`src/hash.rs`).
+    pub(crate) table: FnvMap<String, Arc<Method>>,
     /// The same methods by index.
     pub(crate) methods: Vec<Arc<Method>>,
     pub(crate) whitelist: Arc<Whitelist>,
@@ -147,7 +150,7 @@ impl Server {
         for name in &self.config.allowed_types {
             whitelist.allow(name);
         }
-        let mut table = HashMap::new();
+        let mut table = FnvMap::default();
         let mut methods = Vec::new();
         let mut ids: Vec<_> = self.table.into_iter().collect();
         ids.sort_by(|a, b| a.0.cmp(&b.0));

@@ -141,13 +141,17 @@ impl Outbox {
             self.cut_off(&mut st, e.clone());
             return Err(e);
         }
-        if st.pending.is_empty() {
-            st.pending_since = Some(Instant::now());
-        }
-        st.pending.extend_from_slice(frames);
         if st.writing {
-            return Ok(()); // whoever writes will take our bytes too
+            // Whoever writes will take our bytes too; they wait from now.
+            if st.pending.is_empty() {
+                st.pending_since = Some(Instant::now());
+            }
+            st.pending.extend_from_slice(frames);
+            return Ok(());
         }
+        // We write them ourselves, at once: their clock starts only if the
+        // socket stalls (see `write_fast`), so the fast path reads no clock.
+        st.pending.extend_from_slice(frames);
         st.writing = true;
         self.write_fast(st)
     }
@@ -163,7 +167,7 @@ impl Outbox {
             let spare = std::mem::take(&mut st.spare);
             let mut batch = std::mem::replace(&mut st.pending, spare);
             drop(st);
-            let wrote = write_some(&self.stream, &batch, Deadline::after(FAST_PATH_BUDGET));
+            let wrote = write_some(&self.stream, &batch, FAST_PATH_BUDGET);
             st = lock(&self.state);
             match wrote {
                 Wrote::All => {
@@ -176,6 +180,9 @@ impl Outbox {
                     }
                 }
                 Wrote::Stalled(n) => {
+                    // Bytes we wrote at once have waited since now (at
+                    // most FAST_PATH_BUDGET late: the deadline is seconds).
+                    let since = since.or_else(|| Some(Instant::now()));
                     self.put_back(&mut st, batch, n, since);
                     return self.start_writer(&mut st);
                 }
@@ -236,8 +243,8 @@ impl Outbox {
             let mut batch = std::mem::replace(&mut st.pending, spare);
             drop(st);
             let mut written = 0;
+            let mut no_room = None;
             let outcome = loop {
-                let tried_at = Instant::now();
                 match write_some(&self.stream, &batch[written..], deadline) {
                     Wrote::All => break Ok(()),
                     Wrote::Stalled(n) => {
@@ -245,7 +252,7 @@ impl Outbox {
                         if n == 0 {
                             // No room, said at once (a spinning reader has
                             // the socket non-blocking): pause, not spin.
-                            no_room_yet(tried_at);
+                            no_room_yet(&mut no_room);
                         }
                         if deadline.has_passed() {
                             break Err(RpcError::unavailable(format!(
@@ -335,16 +342,20 @@ impl Outbox {
 }
 
 /// Write `bytes` until done, until it fails, or until the socket stops
-/// taking them: a send timeout, or `until` passing while it takes them only
-/// in part (a peer reading a trickle makes every write return a little).
-fn write_some(mut stream: &TcpStream, bytes: &[u8], until: Deadline) -> Wrote {
+/// taking them: a send timeout, or `budget` passing while it takes them
+/// only in part (a peer reading a trickle makes every write return a
+/// little). The budget's clock starts at the first partial write, so a
+/// write that takes everything at once reads no clock.
+fn write_some(mut stream: &TcpStream, bytes: &[u8], budget: impl Into<Budget>) -> Wrote {
+    let budget = budget.into();
+    let mut until = None;
     let mut off = 0;
     while off < bytes.len() {
         match stream.write(&bytes[off..]) {
             Ok(0) => return Wrote::Failed(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
                 off += n;
-                if off < bytes.len() && until.has_passed() {
+                if off < bytes.len() && until.get_or_insert_with(|| budget.until()).has_passed() {
                     return Wrote::Stalled(off);
                 }
             }
@@ -358,4 +369,33 @@ fn write_some(mut stream: &TcpStream, bytes: &[u8], until: Deadline) -> Wrote {
         }
     }
     Wrote::All
+}
+
+/// How long [`write_some`] may keep writing a batch taken in part: a fixed
+/// deadline (the writer thread's), or a span counted from the first
+/// partial write (the fast path's).
+enum Budget {
+    Until(Deadline),
+    For(Duration),
+}
+
+impl Budget {
+    fn until(&self) -> Deadline {
+        match *self {
+            Budget::Until(d) => d,
+            Budget::For(span) => Deadline::after(span),
+        }
+    }
+}
+
+impl From<Deadline> for Budget {
+    fn from(d: Deadline) -> Budget {
+        Budget::Until(d)
+    }
+}
+
+impl From<Duration> for Budget {
+    fn from(span: Duration) -> Budget {
+        Budget::For(span)
+    }
 }

@@ -158,9 +158,11 @@ impl<R: Read> FrameReader<R> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-        } else {
-            // The bytes left over are the start of the next frame; they
-            // arrived just now.
+        } else if !self.has_buffered_frame() {
+            // The bytes left over are the start of an unfinished frame;
+            // they arrived with this read. (A whole frame left over needs
+            // no clock: its turn comes next, and the clock starts then if
+            // it leaves part of another.)
             self.frame_started = Some(Instant::now());
         }
         Ok(Frame { header, body })
@@ -233,7 +235,11 @@ impl<R: Read> FrameReader<R> {
                 Ok(0) => return Err(ReadError::Closed),
                 Ok(k) => {
                     self.end += k;
-                    if was_empty {
+                    // The first bytes of a frame start its clock, unless
+                    // they are a whole frame already (the usual case, and
+                    // then no clock is read; a partial frame left after it
+                    // starts the clock in `read_frame`).
+                    if was_empty && !self.has_buffered_frame() {
                         self.frame_started = Some(Instant::now());
                     }
                     return Ok(());

@@ -132,17 +132,22 @@ impl SpinRead {
     }
 }
 
-/// What a writer does when the socket has no room: if it said so at once
-/// (a spinning reader has the socket in non-blocking mode), wait a moment
-/// before trying again instead of spinning on a peer that is not reading.
-/// A blocking write that timed out has waited already; it returns at once.
-pub(crate) fn no_room_yet(tried_at: Instant) {
+/// What a writer does each time the socket has no room: if it said so
+/// twice in quick succession, a spinning reader has the socket in
+/// non-blocking mode, so wait a moment before trying again instead of
+/// spinning on a peer that is not reading. A blocking write that timed out
+/// has waited already, so its "no room"s are a send timeout apart and it
+/// never pauses. `last` is the writer's note of the previous one (start
+/// it at `None`); nothing here reads the clock until a write has failed.
+pub(crate) fn no_room_yet(last: &mut Option<Instant>) {
     // Half of the server's send-timeout slice: a stalled writer tries
     // about 2,000 times a second, as it would in blocking mode.
     const PAUSE: Duration = Duration::from_micros(500);
-    if tried_at.elapsed() < PAUSE {
+    let now = Instant::now();
+    if last.is_some_and(|prev| now.saturating_duration_since(prev) < PAUSE) {
         std::thread::sleep(PAUSE);
     }
+    *last = Some(Instant::now());
 }
 
 #[cfg(test)]
@@ -230,9 +235,12 @@ mod tests {
     }
 
     #[test]
-    fn a_writer_told_no_room_at_once_pauses_before_trying_again() {
+    fn a_writer_told_no_room_twice_at_once_pauses_before_trying_again() {
+        let mut last = None;
+        no_room_yet(&mut last); // the first time: nothing to compare with
+        assert!(last.is_some());
         let started = Instant::now();
-        no_room_yet(Instant::now());
+        no_room_yet(&mut last);
         assert!(started.elapsed() >= Duration::from_micros(500));
     }
 }

@@ -8,7 +8,7 @@ use crate::transport::spin::no_room_yet;
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Sends frames from many threads on one socket, batching frames that are
 /// ready together into one write. See the module docs.
@@ -77,12 +77,12 @@ impl FrameWriter {
     /// connection's owner fails the calls that were waiting on it.
     ///
     /// If this sender ends up writing (it is the flusher), it gives up at
-    /// `deadline` (or after `write_timeout`, whichever comes first): a
+    /// `deadline` (or `write_timeout` after its first write that the
+    /// socket did not take whole, whichever comes first): a
     /// batch written only in part leaves a broken frame on the wire, so the
     /// writer is then broken and every later send fails. So a caller never
     /// waits on a peer that does not read for longer than its own deadline.
     pub fn send_by(&self, frame: &[u8], deadline: Deadline) -> Result<(), RpcError> {
-        let deadline = deadline.min(Deadline::after(self.write_timeout));
         let mut ob = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = &ob.broken {
             return Err(e.clone());
@@ -129,7 +129,6 @@ impl FrameWriter {
             return Ok(());
         }
         ob.flushing = true;
-        let deadline = deadline.min(Deadline::after(self.write_timeout));
         self.flush(ob, deadline)
     }
 
@@ -152,11 +151,19 @@ impl FrameWriter {
         mut ob: MutexGuard<'a, Outbox>,
         deadline: Deadline,
     ) -> Result<(), RpcError> {
+        // The whole flush ends by `deadline` or `write_timeout`, whichever
+        // is first; the timeout counts from the first write that falls
+        // short (a flush whose writes all go through reads no clock).
+        let mut limit = Limit {
+            deadline,
+            write_timeout: self.write_timeout,
+            at: None,
+        };
         loop {
             let spare = std::mem::take(&mut ob.spare);
             let mut batch = std::mem::replace(&mut ob.pending, spare);
             drop(ob);
-            let result = write_by(&self.stream, &batch, deadline);
+            let result = write_by(&self.stream, &batch, &mut limit);
             let len = batch.len();
             batch.clear();
             ob = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
@@ -197,11 +204,29 @@ enum WriteError {
 }
 use WriteError::{Failed, Stalled};
 
-/// Write all of `bytes`, one send-timeout slice at a time, until `deadline`.
-fn write_by(mut stream: &TcpStream, bytes: &[u8], deadline: Deadline) -> Result<(), WriteError> {
+/// When a flush must give up: the sender's deadline, or `write_timeout`
+/// after the first write that fell short, whichever comes first.
+struct Limit {
+    deadline: Deadline,
+    write_timeout: Duration,
+    /// Fixed at the first short write.
+    at: Option<Deadline>,
+}
+
+impl Limit {
+    fn has_passed(&mut self) -> bool {
+        let (deadline, timeout) = (self.deadline, self.write_timeout);
+        self.at
+            .get_or_insert_with(|| deadline.min(Deadline::after(timeout)))
+            .has_passed()
+    }
+}
+
+/// Write all of `bytes`, one send-timeout slice at a time, until `limit`.
+fn write_by(mut stream: &TcpStream, bytes: &[u8], limit: &mut Limit) -> Result<(), WriteError> {
     let mut off = 0;
+    let mut no_room = None;
     while off < bytes.len() {
-        let tried_at = Instant::now();
         match stream.write(&bytes[off..]) {
             Ok(0) => return Err(Failed(io::ErrorKind::WriteZero.into())),
             Ok(n) => off += n,
@@ -211,11 +236,11 @@ fn write_by(mut stream: &TcpStream, bytes: &[u8], deadline: Deadline) -> Result<
             Err(e)
                 if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
             {
-                no_room_yet(tried_at)
+                no_room_yet(&mut no_room)
             }
             Err(e) => return Err(Failed(e)),
         }
-        if off < bytes.len() && deadline.has_passed() {
+        if off < bytes.len() && limit.has_passed() {
             return Err(Stalled(off));
         }
     }
