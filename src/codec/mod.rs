@@ -320,6 +320,7 @@ pub fn decode_as<T: Decode>(
 
 /// Write a u32 length prefix. Lengths over `u32::MAX` cannot be sent; they
 /// are also far past any frame limit, so this is a bug in the caller.
+#[inline]
 fn encode_len(n: usize, out: &mut Vec<u8>) {
     let n = u32::try_from(n).expect("minirpc cannot encode a sequence of more than 2^32-1 items");
     out.extend_from_slice(&n.to_be_bytes());
