@@ -85,7 +85,9 @@ impl ClientBuilder {
     /// responses before it sleeps on it (see `src/transport/spin.rs`): a
     /// response that arrives meanwhile is read with no thread wake-up. It
     /// costs up to this much CPU each time the connection goes quiet, so
-    /// it is off by default; chapter 04 measures what it buys and costs.
+    /// it is off by default; chapter 04 measures what it buys and costs. It
+    /// polls only while a single call is waiting, and never in a process
+    /// allowed one CPU. Default zero (off).
     /// Pair it with [`ServerBuilder::read_spin`](crate::ServerBuilder::read_spin).
     pub fn read_spin(mut self, t: Duration) -> Self {
         self.read_spin = t;

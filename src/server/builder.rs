@@ -225,7 +225,9 @@ impl ServerBuilder {
     /// request before it sleeps on it (see `src/transport/spin.rs`): a
     /// request that arrives meanwhile is read with no thread wake-up. It
     /// costs up to this much CPU each time a connection goes quiet, so it
-    /// is off by default; chapter 04 measures what it buys and costs.
+    /// is off by default; chapter 04 measures what it buys and costs. It
+    /// polls only while the last read brought a single request, and never
+    /// in a process allowed one CPU. Default zero (off).
     /// Pair it with [`ClientBuilder::read_spin`](crate::ClientBuilder::read_spin).
     pub fn read_spin(mut self, t: Duration) -> Self {
         self.read_spin = t;

@@ -15,15 +15,19 @@
 //!             │ no                                the next read is one syscall)
 //!             ▼
 //!   read again, and again ... for at most `window`
+//!             │ (bare for the first 20 µs, then yielding the CPU between reads)
 //!             │ still nothing
 //!             ▼
 //!   switch the socket to blocking ─► blocking read (sleeps, as without spinning)
 //! ```
 //!
-//! It is off unless asked for (`ServerBuilder::spin`, `ClientBuilder::spin`):
-//! a spinning reader burns up to `window` of CPU every time its connection
-//! goes quiet, which buys latency and throughput on a busy machine and is
-//! waste on an idle one. Chapter 04 measures both sides of that trade.
+//! It is off unless asked for (`ServerBuilder::read_spin`,
+//! `ClientBuilder::read_spin`): a spinning reader burns up to `window` of
+//! CPU every time its connection goes quiet, which buys a much faster call
+//! when calls follow each other closely and is waste when they do not.
+//! It spins only while a lone call waits (see [`SpinRead::allow`]), and
+//! never in a process allowed one CPU. Chapter 04 measures both sides of
+//! the trade (`examples/read_spin.rs`).
 //!
 //! Non-blocking mode belongs to the socket's file description, so while a
 //! reader spins, a write on the same socket that finds no room returns
