@@ -109,6 +109,29 @@ impl From<Instant> for Deadline {
     }
 }
 
+/// A deadline fixed the first time it is asked about, by `make`. For a
+/// bound that matters only once something has gone wrong (a write the
+/// socket did not take whole): on the path where nothing does, no clock is
+/// read at all. The writers use it (`src/transport/writer.rs`,
+/// `src/server/outbox.rs`); chapter 04 counts what the clock reads cost.
+pub(crate) struct LazyDeadline<F> {
+    at: Option<Deadline>,
+    make: F,
+}
+
+impl<F: Fn() -> Deadline> LazyDeadline<F> {
+    /// A deadline that `make` computes when first needed.
+    pub(crate) fn new(make: F) -> LazyDeadline<F> {
+        LazyDeadline { at: None, make }
+    }
+
+    /// Whether it has passed, fixing it first if this is the first ask.
+    pub(crate) fn has_passed(&mut self) -> bool {
+        let make = &self.make;
+        self.at.get_or_insert_with(make).has_passed()
+    }
+}
+
 // ---- clocks ------------------------------------------------------------------
 
 /// Where time-driven parts (health checks, rate limiters, registry TTLs,
@@ -196,6 +219,21 @@ impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lazy_deadline_is_fixed_once_at_the_first_ask() {
+        let asked = std::cell::Cell::new(0);
+        let mut d = LazyDeadline::new(|| {
+            asked.set(asked.get() + 1);
+            Deadline::after(Duration::from_secs(60))
+        });
+        assert_eq!(asked.get(), 0, "made before it was needed");
+        assert!(!d.has_passed());
+        assert!(!d.has_passed());
+        assert_eq!(asked.get(), 1);
+        let mut gone = LazyDeadline::new(|| Deadline::at(Instant::now()));
+        assert!(gone.has_passed());
+    }
 
     #[test]
     fn huge_timeouts_saturate_to_never() {

@@ -36,7 +36,7 @@
 use super::connection::spawn_conn_thread;
 use crate::error::RpcError;
 use crate::sync::lock;
-use crate::time::Deadline;
+use crate::time::{Deadline, LazyDeadline};
 use crate::transport::spin::no_room_yet;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -167,7 +167,7 @@ impl Outbox {
             let spare = std::mem::take(&mut st.spare);
             let mut batch = std::mem::replace(&mut st.pending, spare);
             drop(st);
-            let wrote = write_some(&self.stream, &batch, FAST_PATH_BUDGET);
+            let wrote = write_some(&self.stream, &batch, || Deadline::after(FAST_PATH_BUDGET));
             st = lock(&self.state);
             match wrote {
                 Wrote::All => {
@@ -245,7 +245,7 @@ impl Outbox {
             let mut written = 0;
             let mut no_room = None;
             let outcome = loop {
-                match write_some(&self.stream, &batch[written..], deadline) {
+                match write_some(&self.stream, &batch[written..], || deadline) {
                     Wrote::All => break Ok(()),
                     Wrote::Stalled(n) => {
                         written += n;
@@ -342,20 +342,19 @@ impl Outbox {
 }
 
 /// Write `bytes` until done, until it fails, or until the socket stops
-/// taking them: a send timeout, or `budget` passing while it takes them
+/// taking them: a send timeout, or `until` passing while it takes them
 /// only in part (a peer reading a trickle makes every write return a
-/// little). The budget's clock starts at the first partial write, so a
+/// little). `until` is asked for only at the first partial write, so a
 /// write that takes everything at once reads no clock.
-fn write_some(mut stream: &TcpStream, bytes: &[u8], budget: impl Into<Budget>) -> Wrote {
-    let budget = budget.into();
-    let mut until = None;
+fn write_some(mut stream: &TcpStream, bytes: &[u8], until: impl Fn() -> Deadline) -> Wrote {
+    let mut until = LazyDeadline::new(until);
     let mut off = 0;
     while off < bytes.len() {
         match stream.write(&bytes[off..]) {
             Ok(0) => return Wrote::Failed(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
                 off += n;
-                if off < bytes.len() && until.get_or_insert_with(|| budget.until()).has_passed() {
+                if off < bytes.len() && until.has_passed() {
                     return Wrote::Stalled(off);
                 }
             }
@@ -369,33 +368,4 @@ fn write_some(mut stream: &TcpStream, bytes: &[u8], budget: impl Into<Budget>) -
         }
     }
     Wrote::All
-}
-
-/// How long [`write_some`] may keep writing a batch taken in part: a fixed
-/// deadline (the writer thread's), or a span counted from the first
-/// partial write (the fast path's).
-enum Budget {
-    Until(Deadline),
-    For(Duration),
-}
-
-impl Budget {
-    fn until(&self) -> Deadline {
-        match *self {
-            Budget::Until(d) => d,
-            Budget::For(span) => Deadline::after(span),
-        }
-    }
-}
-
-impl From<Deadline> for Budget {
-    fn from(d: Deadline) -> Budget {
-        Budget::Until(d)
-    }
-}
-
-impl From<Duration> for Budget {
-    fn from(span: Duration) -> Budget {
-        Budget::For(span)
-    }
 }

@@ -3,7 +3,7 @@
 //! [`crate::transport`].
 
 use crate::error::RpcError;
-use crate::time::Deadline;
+use crate::time::{Deadline, LazyDeadline};
 use crate::transport::spin::no_room_yet;
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
@@ -154,11 +154,8 @@ impl FrameWriter {
         // The whole flush ends by `deadline` or `write_timeout`, whichever
         // is first; the timeout counts from the first write that falls
         // short (a flush whose writes all go through reads no clock).
-        let mut limit = Limit {
-            deadline,
-            write_timeout: self.write_timeout,
-            at: None,
-        };
+        let write_timeout = self.write_timeout;
+        let mut limit = LazyDeadline::new(|| deadline.min(Deadline::after(write_timeout)));
         loop {
             let spare = std::mem::take(&mut ob.spare);
             let mut batch = std::mem::replace(&mut ob.pending, spare);
@@ -204,26 +201,14 @@ enum WriteError {
 }
 use WriteError::{Failed, Stalled};
 
-/// When a flush must give up: the sender's deadline, or `write_timeout`
-/// after the first write that fell short, whichever comes first.
-struct Limit {
-    deadline: Deadline,
-    write_timeout: Duration,
-    /// Fixed at the first short write.
-    at: Option<Deadline>,
-}
-
-impl Limit {
-    fn has_passed(&mut self) -> bool {
-        let (deadline, timeout) = (self.deadline, self.write_timeout);
-        self.at
-            .get_or_insert_with(|| deadline.min(Deadline::after(timeout)))
-            .has_passed()
-    }
-}
-
-/// Write all of `bytes`, one send-timeout slice at a time, until `limit`.
-fn write_by(mut stream: &TcpStream, bytes: &[u8], limit: &mut Limit) -> Result<(), WriteError> {
+/// Write all of `bytes`, one send-timeout slice at a time, until `limit`:
+/// the sender's deadline, or `write_timeout` after the first write that
+/// fell short, whichever comes first.
+fn write_by(
+    mut stream: &TcpStream,
+    bytes: &[u8],
+    limit: &mut LazyDeadline<impl Fn() -> Deadline>,
+) -> Result<(), WriteError> {
     let mut off = 0;
     let mut no_room = None;
     while off < bytes.len() {
