@@ -9,7 +9,7 @@
 mod common;
 
 use common::{assert_serves, read_response, request_frame, PATIENCE};
-use minirpc::admin::AdminBuilder;
+use minirpc::admin::{AdminBuilder, AdminHandle};
 use minirpc::codec::CodecId;
 use minirpc::discovery::{Instance, MemoryRegistry, Registry};
 use minirpc::flow::{
@@ -39,6 +39,23 @@ fn multiply_server(builder: minirpc::ServerBuilder) -> ServerHandle {
 
 fn gateway(rpc: &ServerHandle) -> HttpServerHandle {
     Gateway::new(rpc).serve(local()).unwrap()
+}
+
+/// A Multiply server published as "Arith" in a fresh memory registry, and
+/// an admin that watches it and manages it with `token`.
+fn managed_by_admin(token: &str) -> (MemoryRegistry, ServerHandle, AdminHandle) {
+    let registry = MemoryRegistry::new();
+    let mut rpc = multiply_server(Server::builder());
+    let inst = Instance::new("Arith", rpc.local_addr());
+    rpc.publish(&registry, &inst, Duration::from_secs(30))
+        .unwrap();
+    let admin = AdminBuilder::new()
+        .watch("Arith", "default", "*")
+        .manage(rpc.control())
+        .token(token)
+        .serve(&registry, local())
+        .unwrap();
+    (registry, rpc, admin)
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -252,17 +269,7 @@ fn admin_post(addr: SocketAddr, path: &str, headers: &str, body: &str) -> (u16, 
 
 #[test]
 fn an_empty_admin_token_never_authorises_a_change() {
-    let registry = MemoryRegistry::new();
-    let mut rpc = multiply_server(Server::builder());
-    let inst = Instance::new("Arith", rpc.local_addr());
-    rpc.publish(&registry, &inst, Duration::from_secs(30))
-        .unwrap();
-    let admin = AdminBuilder::new()
-        .watch("Arith", "default", "*")
-        .manage(rpc.control())
-        .token("")
-        .serve(&registry, local())
-        .unwrap();
+    let (registry, rpc, admin) = managed_by_admin("");
     let form = format!("addr={}&weight=0&token=", rpc.local_addr());
     let (status, text) = admin_post(admin.local_addr(), "/api/weight", "", &form);
     assert!(
@@ -285,16 +292,7 @@ fn an_empty_admin_token_never_authorises_a_change() {
 
 #[test]
 fn the_admin_token_in_a_query_string_is_not_accepted() {
-    let registry = MemoryRegistry::new();
-    let mut rpc = multiply_server(Server::builder());
-    let inst = Instance::new("Arith", rpc.local_addr());
-    rpc.publish(&registry, &inst, Duration::from_secs(30))
-        .unwrap();
-    let admin = AdminBuilder::new()
-        .manage(rpc.control())
-        .token("s3cret")
-        .serve(&registry, local())
-        .unwrap();
+    let (_registry, rpc, admin) = managed_by_admin("s3cret");
     let form = format!("addr={}&weight=0", rpc.local_addr());
     let (status, text) = admin_post(admin.local_addr(), "/api/weight?token=s3cret", "", &form);
     assert_eq!(status, 401, "{text:?}");
@@ -705,16 +703,7 @@ fn a_registry_that_hangs_does_not_hold_the_limiter_past_its_timeout() {
 #[test]
 fn the_bearer_scheme_is_case_insensitive_and_a_wrong_scheme_is_no_token() {
     // RFC 9110 §11.1: an authentication scheme is case-insensitive.
-    let registry = MemoryRegistry::new();
-    let mut rpc = multiply_server(Server::builder());
-    let inst = Instance::new("Arith", rpc.local_addr());
-    rpc.publish(&registry, &inst, Duration::from_secs(30))
-        .unwrap();
-    let admin = AdminBuilder::new()
-        .manage(rpc.control())
-        .token("s3cret")
-        .serve(&registry, local())
-        .unwrap();
+    let (_registry, rpc, admin) = managed_by_admin("s3cret");
     let form = format!("addr={}&weight=7", rpc.local_addr());
     let (status, text) = admin_post(
         admin.local_addr(),
