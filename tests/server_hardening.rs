@@ -249,6 +249,49 @@ fn a_frame_that_trickles_in_is_cut_off_at_frame_timeout() {
 }
 
 #[test]
+fn a_frame_that_trickles_in_behind_a_whole_one_is_cut_off_at_frame_timeout() {
+    // A whole frame and the first byte of the next arrive in one read, then
+    // the rest trickles. The reader starts no clock for a read that brought
+    // a whole frame; the partial one behind it must still start its own.
+    let server = serve(
+        Server::builder()
+            .frame_timeout(Duration::from_millis(300))
+            .idle_timeout(Some(Duration::from_millis(300))),
+        |_| {},
+    );
+    let mut s = raw_connect(server.local_addr());
+    let second = request_frame(2, "Multiply", &multiply_args(3, 4));
+    let mut first = request_frame(1, "Multiply", &multiply_args(10, 20));
+    first.push(second[0]);
+    send(&mut s, &first);
+    let started = Instant::now();
+    let mut cut = false;
+    for b in &second[1..] {
+        thread::sleep(Duration::from_millis(50));
+        if s.write_all(&[*b]).is_err() || started.elapsed() > Duration::from_secs(3) {
+            cut = true;
+            break;
+        }
+    }
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    let (h, body) = read_frame(&mut s);
+    assert_eq!(h.request_id, 1, "the whole frame was not answered first");
+    assert!(!body.is_empty());
+    let (h, body) = read_frame(&mut s);
+    assert_eq!(
+        h.request_id, 0,
+        "expected the connection error, got a response to the trickled frame"
+    );
+    let msg = String::from_utf8_lossy(&body);
+    assert!(msg.contains("frame_timeout"), "{msg}");
+    assert!(
+        cut || closed_by_server(&mut s),
+        "the trickled frame was not cut off"
+    );
+    assert_serves(server.local_addr());
+}
+
+#[test]
 fn a_client_that_only_pings_is_idle_and_is_disconnected() {
     // Pings say "I am alive", not "I am using you": a client that only
     // pings would otherwise hold its connection (and a max_connections slot)
