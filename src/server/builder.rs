@@ -216,7 +216,8 @@ impl ServerBuilder {
     /// How long an idle worker keeps checking the queue before it sleeps
     /// (see [`crate::pool`]): a call that arrives meanwhile skips a thread
     /// wake-up. Zero turns it off, which leaves more CPU to other threads on
-    /// a small, busy machine. Default 50 µs.
+    /// a small, busy machine. A process allowed one CPU never spins. Default
+    /// 50 µs.
     pub fn spin(mut self, t: Duration) -> Self {
         self.spin = t;
         self

@@ -38,7 +38,6 @@
 
 use std::io::{self, ErrorKind, Read};
 use std::net::TcpStream;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// How long a reader polls without yielding its CPU: about one round trip
@@ -68,10 +67,7 @@ impl SpinRead {
     /// (measured with the peer suite's pinned pass: 60 µs a call spinning,
     /// 20 µs not).
     pub(crate) fn new(window: Duration) -> SpinRead {
-        static CPUS: OnceLock<usize> = OnceLock::new();
-        let cpus =
-            *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        SpinRead::for_cpus(window, cpus)
+        SpinRead::for_cpus(window, crate::pool::allowed_cpus())
     }
 
     /// [`new`](SpinRead::new) for a process allowed `cpus` CPUs.
