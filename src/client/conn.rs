@@ -33,11 +33,12 @@ use super::table::{Table, Waiter};
 use super::ClientBuilder;
 use crate::codec::Encode;
 use crate::error::{RpcError, Status};
+use crate::metrics::MethodMetrics;
 use crate::protocol::{self, Frame, FrameKind, HEADER_LEN};
 use crate::sync::lock;
 use crate::time::Deadline;
 use crate::trace::{self, Side, Tracer};
-use crate::transport::{self, FrameReader};
+use crate::transport::{self, scratch, FrameReader};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, TryLockError};
@@ -187,13 +188,16 @@ impl Connection {
         deadline: Deadline,
         config: &ClientBuilder,
         mode: Mode,
+        counter: &MethodMetrics,
     ) -> Result<(u64, Option<Frame>), RpcError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let tracer = &config.tracer;
-        let frame = match encode(id, call_id, args, deadline, config, &mode) {
-            Ok(frame) => frame,
-            Err(e) => return Err(self.refuse(mode, e)),
-        };
+        let mut frame = scratch::take(0);
+        if let Err(e) = encode(
+            &mut frame, id, call_id, args, deadline, config, &mode, counter,
+        ) {
+            return Err(self.refuse(mode, e));
+        }
         let blocking = matches!(mode, Mode::Blocking);
         let callback = matches!(mode, Mode::Callback(_));
         self.register(id, deadline, mode)?;
@@ -205,6 +209,7 @@ impl Connection {
         trace::emit(tracer, Side::Client, 3, Some(&frame), || {
             format!("sent the request frame to {}", self.peer)
         });
+        scratch::give_back(frame);
         if !blocking {
             return Ok((id, None));
         }
@@ -224,16 +229,17 @@ impl Connection {
     fn register(&self, id: u64, deadline: Deadline, mode: Mode) -> Result<(), RpcError> {
         // Register before sending, so the response cannot beat us to the table.
         let blocking = matches!(mode, Mode::Blocking);
+        let mut st = lock(&self.state);
         let waiter = match mode {
-            // One condvar per wait. (Reusing one per thread would pair it
-            // with the locks of several connections over time, which std's
-            // Condvar may refuse with a panic on some platforms.)
-            Mode::Blocking => Some(Waiter::Thread(Arc::new(Condvar::new()))),
+            // One condvar per wait, reused by this connection's later waits
+            // (`Table::recycle`). (Reusing one per thread instead would pair
+            // it with the locks of several connections over time, which
+            // std's Condvar may refuse with a panic on some platforms.)
+            Mode::Blocking => Some(Waiter::Thread(st.table.condvar())),
             Mode::Future => Some(Waiter::Future(None)),
             Mode::Callback(f) => Some(Waiter::Callback(Some(f))),
             Mode::Oneway => None,
         };
-        let mut st = lock(&self.state);
         if let Some(e) = st.broken.clone() {
             drop(st);
             if let Some(Waiter::Callback(Some(f))) = waiter {

@@ -38,7 +38,7 @@ use crate::protocol::{Frame, FrameKind, ResponseHead};
 use crate::sync::lock;
 use crate::time::Deadline;
 use crate::transport::ReadError;
-use std::sync::{Arc, Condvar, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The longest a waiting caller sleeps before looking again when its wait
@@ -117,7 +117,7 @@ impl Connection {
         let wake = match st.table.thread_condvar(id) {
             Some(cv) => cv,
             None => {
-                let cv = Arc::new(Condvar::new());
+                let cv = st.table.condvar();
                 before = st.table.set_waiter(id, Waiter::Thread(Arc::clone(&cv)));
                 cv
             }
@@ -160,6 +160,7 @@ impl Connection {
                 .0;
         };
         self.pass_lead(&mut st);
+        st.table.recycle(wake);
         drop(st);
         drop(before); // a future's old waker is someone else's code: drop it unlocked
         result

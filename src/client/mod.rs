@@ -199,7 +199,14 @@ impl Client {
                 Ok(c) => c,
                 Err(e) => break Err(e),
             };
-            match conn.start(call_id, args, deadline, config, Mode::Blocking) {
+            match conn.start(
+                call_id,
+                args,
+                deadline,
+                config,
+                Mode::Blocking,
+                probe.counter(),
+            ) {
                 Err(e) if !resent && never_processed(&e) => resent = true,
                 started => break started.map(|s| s.1),
             }
@@ -244,7 +251,14 @@ impl Client {
             Ok(c) => c,
             Err(e) => return Pending::failed(e, config.limits, probe),
         };
-        match conn.start(call_id, args, deadline, config, Mode::Future) {
+        match conn.start(
+            call_id,
+            args,
+            deadline,
+            config,
+            Mode::Future,
+            probe.counter(),
+        ) {
             Ok((id, _)) => Pending::in_flight(conn, id, config.limits, probe),
             Err(e) => Pending::failed(e, config.limits, probe),
         }
@@ -283,6 +297,7 @@ impl Client {
         let limits = config.limits;
         let deadline = Deadline::after(timeout);
         let probe = config.metrics.begin(call_id);
+        let counter = Arc::clone(probe.counter());
         let raw: RawCallback = Box::new(move |frame: Result<Frame, RpcError>| {
             let value = frame
                 .as_ref()
@@ -294,7 +309,8 @@ impl Client {
         match self.connection(deadline) {
             // `start` guarantees the callback runs once, even if sending fails.
             Ok(conn) => {
-                let _ = conn.start(call_id, args, deadline, config, Mode::Callback(raw));
+                let mode = Mode::Callback(raw);
+                let _ = conn.start(call_id, args, deadline, config, mode, &counter);
             }
             // Still on the callback threads, so a callback never runs on
             // the caller's thread (where it might need a lock the caller holds).
@@ -326,7 +342,16 @@ impl Client {
         let probe = config.metrics.begin(call_id);
         let sent = self
             .connection(deadline)
-            .and_then(|conn| conn.start(call_id, args, deadline, config, Mode::Oneway))
+            .and_then(|conn| {
+                conn.start(
+                    call_id,
+                    args,
+                    deadline,
+                    config,
+                    Mode::Oneway,
+                    probe.counter(),
+                )
+            })
             .map(|_| ());
         probe.finish(None, &sent);
         sent

@@ -22,6 +22,7 @@ use super::conn::Mode;
 use super::ClientBuilder;
 use crate::codec::{self, Encode};
 use crate::error::RpcError;
+use crate::metrics::MethodMetrics;
 use crate::protocol::{self, FrameKind, HEADER_LEN};
 use crate::time::Deadline;
 use crate::trace::{self, Side};
@@ -30,20 +31,24 @@ use crate::trace::{self, Side};
 /// into one frame; refused here, before anything is sent, if it is larger
 /// than `ClientBuilder::max_request_bytes`. (Sent anyway, the server would
 /// close the connection, failing every other call on it instead of this
-/// one.)
+/// one.) The frame is written into `frame` (empty; the caller reuses it,
+/// see `src/transport/scratch.rs`), and its size counted on `counter`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn encode<A: Encode + ?Sized>(
+    frame: &mut Vec<u8>,
     id: u64,
     call_id: &str,
     args: &A,
     deadline: Deadline,
     config: &ClientBuilder,
     mode: &Mode,
-) -> Result<Vec<u8>, RpcError> {
+    counter: &MethodMetrics,
+) -> Result<(), RpcError> {
     // Room for the header, the call id, the metadata and the arguments at
     // once (`Encode::encoded_len`; JSON may still grow it): buys a large
     // argument one allocation instead of several (allocations per call, in
     // chapter 04's performance section).
-    let mut frame = Vec::with_capacity(
+    frame.reserve(
         64 + call_id.len()
             + config.caller_id.as_ref().map_or(0, |c| c.len() + 16)
             + config.signer.as_ref().map_or(0, |_| 256)
@@ -69,27 +74,19 @@ pub(super) fn encode<A: Encode + ?Sized>(
         _ => FrameKind::Request,
     };
     let timeout_ms = wire_timeout(deadline);
-    let start = protocol::begin_request(
-        &mut frame,
-        kind,
-        config.codec,
-        id,
-        call_id,
-        timeout_ms,
-        &meta,
-    );
+    let start = protocol::begin_request(frame, kind, config.codec, id, call_id, timeout_ms, &meta);
     let args_at = frame.len();
     if signed.is_some() {
         frame.extend_from_slice(&signed_args);
     } else {
-        codec::encode_as(config.codec, args, &mut frame);
+        codec::encode_as(config.codec, args, frame);
     }
     check_request_size(frame.len() - start - HEADER_LEN, config.max_request_bytes)?;
-    protocol::finish_frame(&mut frame, start);
+    protocol::finish_frame(frame, start);
     if config.checksums {
-        protocol::seal(&mut frame, start);
+        protocol::seal(frame, start);
     }
-    config.metrics.sent(call_id, frame.len() - start);
+    counter.add_bytes_out(frame.len() - start);
     trace::emit(
         &config.tracer,
         Side::Client,
@@ -103,7 +100,7 @@ pub(super) fn encode<A: Encode + ?Sized>(
         )
         },
     );
-    Ok(frame)
+    Ok(())
 }
 
 /// The deadline as the wire carries it: milliseconds the caller will still

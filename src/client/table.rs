@@ -130,7 +130,13 @@ pub(crate) struct Table {
     /// plain hash is safe and about a fifth of SipHash's cost (`src/hash.rs`).
     entries: FnvMap<u64, Entry>,
     index: Index,
+    /// Condvars of finished waits, for the next blocking calls (at most
+    /// [`SPARE_CONDVARS`]): an allocation and a free fewer per call.
+    spare: Vec<Arc<Condvar>>,
 }
+
+/// How many spare condvars a connection keeps.
+const SPARE_CONDVARS: usize = 16;
 
 impl Table {
     pub(crate) fn insert(&mut self, id: u64, deadline: Deadline, waiter: Waiter) {
@@ -141,6 +147,22 @@ impl Table {
         };
         self.index.add(id, &e);
         self.entries.insert(id, e);
+    }
+
+    /// A condvar for a thread about to wait: a spare one, or a new one.
+    pub(crate) fn condvar(&mut self) -> Arc<Condvar> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Keep a waiting thread's condvar when its wait is over, if no one
+    /// else holds it: a leader about to notify it still has a clone, and
+    /// a condvar shared like that is not reused (its notification would
+    /// wake the next call's thread for nothing). Call with the state lock
+    /// held, as every clone is made under it.
+    pub(crate) fn recycle(&mut self, cv: Arc<Condvar>) {
+        if Arc::strong_count(&cv) == 1 && self.spare.len() < SPARE_CONDVARS {
+            self.spare.push(cv);
+        }
     }
 
     /// Remove an entry, whatever its state. The caller drops it after
@@ -315,6 +337,31 @@ mod tests {
 
     fn ok() -> Result<Frame, RpcError> {
         Err(RpcError::internal("a stand-in result"))
+    }
+
+    #[test]
+    fn a_condvar_is_reused_only_once_no_one_else_holds_it() {
+        let mut t = Table::default();
+        let cv = t.condvar();
+        t.insert(1, Deadline::NEVER, Waiter::Thread(Arc::clone(&cv)));
+        // The leader routes the result and keeps a clone to notify with.
+        let notify = t.complete(1, ok());
+        assert!(t.take_result(1).is_some());
+        t.recycle(Arc::clone(&cv));
+        assert!(
+            !Arc::ptr_eq(&t.condvar(), &cv),
+            "a condvar still to be notified was handed to the next call"
+        );
+        drop(notify);
+        t.recycle(Arc::clone(&cv));
+        assert!(t.spare.is_empty(), "kept while the caller still held it");
+        let ptr = Arc::as_ptr(&cv);
+        t.recycle(cv);
+        assert_eq!(Arc::as_ptr(&t.condvar()), ptr);
+        for _ in 0..SPARE_CONDVARS + 5 {
+            t.recycle(Arc::new(Condvar::new()));
+        }
+        assert_eq!(t.spare.len(), SPARE_CONDVARS);
     }
 
     #[test]

@@ -75,11 +75,6 @@ impl ClientMetrics {
         }
     }
 
-    /// Count `n` request bytes sent for `call_id`.
-    pub(crate) fn sent(&self, call_id: &str, n: usize) {
-        self.entry(call_id).add_bytes_out(n);
-    }
-
     /// Every call id's counters as plain numbers.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let map = self.by_call_id.read().unwrap_or_else(|p| p.into_inner());
@@ -103,6 +98,11 @@ pub(crate) struct CallProbe {
 }
 
 impl CallProbe {
+    /// The counters this call is counted on (its request's bytes go here).
+    pub(crate) fn counter(&self) -> &Arc<MethodMetrics> {
+        &self.entry
+    }
+
     /// The call ended with `result`: the response frame (its bytes are
     /// counted in) or the error that ended it.
     pub(crate) fn finish<T>(mut self, frame: Option<&Frame>, result: &Result<T, RpcError>) {

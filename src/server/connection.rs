@@ -43,6 +43,7 @@ use crate::protocol::{self, FrameKind};
 use crate::sync::lock;
 use crate::time::Deadline;
 use crate::trace::{self, Side};
+use crate::transport::scratch;
 use crate::transport::spin::SpinRead;
 use crate::transport::{FrameReader, ReadError};
 use std::collections::HashMap;
@@ -461,6 +462,7 @@ fn run_inline(
         Some(mut role) => {
             if let Some(out) = out {
                 role.batch.extend_from_slice(&out);
+                scratch::give_back(out);
             }
             Some(role)
         }
@@ -470,6 +472,7 @@ fn run_inline(
             // the idle clock could not close the connection under it).
             if let Some(out) = out {
                 conn.send(&out);
+                scratch::give_back(out);
             }
             conn.leave(inner);
             None

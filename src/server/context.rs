@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// What a handler can know about the call it is serving.
 pub struct CallContext {
-    pub(crate) call_id: String,
+    pub(crate) call_id: Arc<str>,
     pub(crate) request_id: u64,
     pub(crate) deadline: Deadline,
     /// When the request was read (where the server's latency clock starts).

@@ -25,6 +25,7 @@ use crate::codec::{self, CodecId};
 use crate::error::RpcError;
 use crate::protocol::{self, HEADER_LEN};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// The call id of the built-in describe call.
 pub const DESCRIBE_CALL_ID: &str = "$minirpc.describe";
@@ -55,7 +56,9 @@ crate::record! {
 /// What registration learned of a method's signature.
 #[derive(Clone, Debug)]
 pub(crate) struct Signature {
-    pub(crate) call_id: String,
+    /// Shared with every [`CallContext`](super::CallContext) of its calls,
+    /// so that serving a call does not copy its name.
+    pub(crate) call_id: Arc<str>,
     pub(crate) args: String,
     pub(crate) result: String,
     pub(crate) idempotent: bool,
@@ -65,7 +68,7 @@ impl Signature {
     /// A handler registered as bytes in, bytes out.
     pub(crate) fn untyped(call_id: &str) -> Signature {
         Signature {
-            call_id: call_id.to_owned(),
+            call_id: call_id.into(),
             args: "bytes".into(),
             result: "bytes".into(),
             idempotent: false,
@@ -75,7 +78,7 @@ impl Signature {
     /// A typed handler from `A` to `R`.
     pub(crate) fn typed<A, R>(call_id: &str) -> Signature {
         Signature {
-            call_id: call_id.to_owned(),
+            call_id: call_id.into(),
             args: short_type_name(std::any::type_name::<A>()),
             result: short_type_name(std::any::type_name::<R>()),
             idempotent: false,
@@ -110,7 +113,7 @@ pub(crate) fn describe(inner: &Inner) -> Vec<MethodDescription> {
         .methods
         .iter()
         .map(|m| MethodDescription {
-            call_id: m.signature.call_id.clone(),
+            call_id: m.signature.call_id.to_string(),
             args: m.signature.args.clone(),
             result: m.signature.result.clone(),
             idempotent: m.signature.idempotent,

@@ -32,6 +32,7 @@ use crate::protocol::{self, FrameKind, RequestHead, HEADER_LEN};
 use crate::sync::lock;
 use crate::time::Deadline;
 use crate::trace::{self, Side};
+use crate::transport::scratch;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -180,7 +181,7 @@ pub(crate) fn dispatch(
         ms => Deadline::from_instant(received, Duration::from_millis(ms.into())),
     };
     let mut ctx = CallContext {
-        call_id: head.call_id.to_owned(),
+        call_id: Arc::clone(&method.signature.call_id),
         request_id: id,
         deadline,
         received,
@@ -247,6 +248,7 @@ pub(crate) fn dispatch(
         }
         if let Some(out) = out {
             job_conn.send(&out);
+            scratch::give_back(out);
         }
     });
     if inner.pool.try_execute_tagged(conn.id, job).is_err() {
@@ -394,7 +396,7 @@ pub(crate) fn run_call(
     oneway: bool,
 ) -> Option<Vec<u8>> {
     method.metrics.enter();
-    let mut out = Vec::with_capacity(64);
+    let mut out = scratch::take(64);
     // When the handler (or the refusal below) finished: one clock read
     // for the method's speed and the call's latency both.
     let mut ended = None;

@@ -172,7 +172,7 @@ impl LocalCaller {
         let deadline = Deadline::from_instant(received, call.timeout);
         let ctx = CallContext {
             received,
-            call_id: call.call_id.to_owned(),
+            call_id: Arc::clone(&method.signature.call_id),
             request_id: 0,
             deadline,
             identity,

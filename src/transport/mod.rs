@@ -40,6 +40,7 @@
 //! | `spin.rs` | reads that poll before they sleep (opt-in `read_spin`) |
 
 mod reader;
+pub(crate) mod scratch;
 pub(crate) mod spin;
 mod writer;
 
