@@ -56,3 +56,34 @@ fn a_damaged_sealed_request_closes_the_connection_with_data_loss() {
     assert!(r.message.contains("checksum"), "{}", r.message);
     assert_closed(&mut s);
 }
+
+#[test]
+fn a_sealed_request_too_large_to_read_gets_a_sealed_refusal() {
+    // Its body is never read, so its CRC cannot be checked; but the header
+    // asked for sealed answers, and a client that seals refuses plain ones.
+    let mut server = Server::builder().max_frame_bytes(64).build();
+    server.register("Multiply", |(l, r): (i32, i32)| Ok(l * r));
+    let server = server.serve("127.0.0.1:0").unwrap();
+    let mut s = raw_connect(server.local_addr());
+    let mut big = request_frame(7, "Multiply", &[0u8; 100]);
+    protocol::seal(&mut big, 0);
+    send(&mut s, &big);
+    let (h, body) = read_frame(&mut s);
+    assert_eq!(h.request_id, 7);
+    assert_eq!(h.flags & FLAG_CHECKSUM, FLAG_CHECKSUM, "refusal not sealed");
+    let (payload, _crc) = body.split_at(body.len() - 4);
+    let r = ResponseHead::parse(payload).unwrap();
+    assert_eq!(r.status, Status::ResourceExhausted, "{}", r.message);
+    // And the connection's later answers are sealed, as after any sealed frame.
+    send(
+        &mut s,
+        &request_frame(8, "Multiply", &multiply_args(10, 20)),
+    );
+    let (h, _) = read_frame(&mut s);
+    assert_eq!(h.request_id, 8);
+    assert_eq!(
+        h.flags & FLAG_CHECKSUM,
+        FLAG_CHECKSUM,
+        "later answer not sealed"
+    );
+}

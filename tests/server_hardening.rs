@@ -292,6 +292,43 @@ fn a_frame_that_trickles_in_behind_a_whole_one_is_cut_off_at_frame_timeout() {
 }
 
 #[test]
+fn a_frame_whose_body_never_comes_is_cut_off_at_frame_timeout() {
+    // The header arrives whole in one read, then the body stalls: the
+    // reader's next read must wait at most what is left of frame_timeout.
+    // It used to wait with the idle clock instead (forever with
+    // `idle_timeout(None)`), because the header's read had returned whole
+    // and nothing re-armed the socket's timeout before the body's.
+    let server = serve(
+        Server::builder()
+            .frame_timeout(Duration::from_millis(300))
+            .idle_timeout(None),
+        |_| {},
+    );
+    let header = header_bytes(FrameKind::Request, 1, 1000);
+    let mut unknown_kind = header_bytes(FrameKind::Request, 1, 1000);
+    unknown_kind[3] = 9; // a kind this server skips (docs/protocol.md §3)
+    let stalls: [(&str, Vec<u8>); 3] = [
+        ("a header alone", header.to_vec()),
+        (
+            "a header and 5 body bytes",
+            [&header[..], &[0u8; 5]].concat(),
+        ),
+        ("an unknown kind's header", unknown_kind.to_vec()),
+    ];
+    for (what, bytes) in stalls {
+        let mut s = raw_connect(server.local_addr());
+        send(&mut s, &bytes);
+        // Bounded: 5 s, many times the 300 ms under test.
+        let (h, body) = read_frame(&mut s);
+        assert_eq!(h.request_id, 0, "{what}: expected the connection error");
+        let msg = String::from_utf8_lossy(&body);
+        assert!(msg.contains("frame_timeout 300ms"), "{what}: {msg}");
+        assert!(closed_by_server(&mut s), "{what}: not closed");
+    }
+    assert_serves(server.local_addr());
+}
+
+#[test]
 fn a_client_that_only_pings_is_idle_and_is_disconnected() {
     // Pings say "I am alive", not "I am using you": a client that only
     // pings would otherwise hold its connection (and a max_connections slot)

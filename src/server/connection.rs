@@ -304,7 +304,12 @@ fn read_one(inner: &Arc<Inner>, conn: &Arc<Conn>, role: &mut ReadRole) -> Next {
         }
         Err(ReadError::TimedOut) => return on_timeout(inner, conn, role),
         Err(ReadError::TooLarge { header, error }) => {
-            // Framing is intact: refuse this one request, skip its body.
+            // Framing is intact: refuse this one request, skip its body. A
+            // sealed one gets a sealed refusal, and seals the connection's
+            // answers from here on, as a sealed frame read whole would.
+            if header.flags & protocol::FLAG_CHECKSUM != 0 {
+                conn.sealed.store(true, Ordering::Relaxed);
+            }
             match header.kind {
                 FrameKind::Request if header.request_id != 0 => {
                     let mut out = Vec::new();

@@ -23,6 +23,8 @@ pub struct FrameReader<R> {
     /// Return `TimedOut` after each read that leaves a frame unfinished
     /// (see [`yield_mid_frame`](Self::yield_mid_frame)).
     yield_mid_frame: bool,
+    /// Whether this call of `read_frame` has read the socket yet.
+    read_in_call: bool,
 }
 
 /// How much one `read` asks the kernel for.
@@ -40,6 +42,7 @@ impl<R: Read> FrameReader<R> {
             skip: 0,
             frame_started: None,
             yield_mid_frame: false,
+            read_in_call: false,
         }
     }
 
@@ -94,10 +97,13 @@ impl<R: Read> FrameReader<R> {
 
     /// Make [`read_frame`](Self::read_frame) return `TimedOut` after every
     /// read that brings part of a frame but not all of it, instead of
-    /// reading on. The bytes stay buffered and the next call resumes. A
-    /// receiver that enforces a deadline on whole frames needs this: within
-    /// one call, each `read` is bounded only by the socket's timeout, and a
-    /// peer sending a byte just inside it would never be timed out.
+    /// reading on: each call reads the socket at most once. The bytes stay
+    /// buffered and the next call resumes. A receiver that enforces a
+    /// deadline on whole frames needs this: within one call, each `read` is
+    /// bounded only by the socket's timeout, which the receiver set before
+    /// the call for a connection with no frame begun. A peer whose header
+    /// arrives whole and whose body never comes would otherwise be waited
+    /// for with that timeout, not the frame's.
     pub fn yield_mid_frame(&mut self, yes: bool) {
         self.yield_mid_frame = yes;
     }
@@ -119,6 +125,7 @@ impl<R: Read> FrameReader<R> {
 
     /// Read the next frame.
     pub fn read_frame(&mut self) -> Result<Frame, ReadError> {
+        self.read_in_call = false;
         self.skip_refused_body()?;
         self.fill_to(HEADER_LEN)?;
         let header_bytes: &[u8; HEADER_LEN] = self.buf[self.start..self.start + HEADER_LEN]
@@ -174,14 +181,12 @@ impl<R: Read> FrameReader<R> {
             if self.end == self.start {
                 self.start = 0;
                 self.end = 0;
+                self.may_read()?;
                 self.read_some()?;
             }
             let n = self.skip.min(self.end - self.start);
             self.start += n;
             self.skip -= n;
-            if self.skip > 0 && self.yield_mid_frame {
-                return Err(ReadError::TimedOut);
-            }
         }
         if self.start == self.end {
             self.start = 0;
@@ -210,8 +215,8 @@ impl<R: Read> FrameReader<R> {
                 let want = (self.end + READ_CHUNK).min(n);
                 self.buf.resize(want.max(self.buf.len()), 0);
             }
+            self.may_read()?;
             match self.read_some() {
-                Ok(()) if self.yield_mid_frame && self.end < n => return Err(ReadError::TimedOut),
                 Ok(()) => {}
                 Err(ReadError::Closed) if self.end > 0 => {
                     return Err(ReadError::Truncated { got: self.end })
@@ -227,6 +232,17 @@ impl<R: Read> FrameReader<R> {
         Ok(())
     }
 
+    /// Whether this call may read the socket now: with
+    /// [`yield_mid_frame`](Self::yield_mid_frame), only if it has not yet.
+    /// (`TimedOut` hands the frame back to the receiver, which checks its
+    /// deadline and sets the socket's timeout to what is left of it.)
+    fn may_read(&self) -> Result<(), ReadError> {
+        if self.yield_mid_frame && self.read_in_call {
+            return Err(ReadError::TimedOut);
+        }
+        Ok(())
+    }
+
     /// One `read` into the free end of the buffer.
     fn read_some(&mut self) -> Result<(), ReadError> {
         loop {
@@ -235,6 +251,7 @@ impl<R: Read> FrameReader<R> {
                 Ok(0) => return Err(ReadError::Closed),
                 Ok(k) => {
                     self.end += k;
+                    self.read_in_call = true;
                     // The first bytes of a frame start its clock, unless
                     // they are a whole frame already (the usual case, and
                     // then no clock is read; a partial frame left after it
