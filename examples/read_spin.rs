@@ -1,15 +1,16 @@
 //! What `read_spin` buys and what it costs: one caller's latency and the
-//! CPU each call burns, with both ends blocking (the default) and with both
-//! ends polling their socket first (`ServerBuilder::read_spin`,
-//! `ClientBuilder::read_spin`). See docs/04-transport.md, "Spinning before
-//! sleeping".
+//! CPU each call burns, with neither end polling its socket before it
+//! sleeps (the default), with only the client polling for 50 µs
+//! (`ClientBuilder::read_spin`), and with both ends polling
+//! (`ServerBuilder::read_spin` too). See docs/04-transport.md, "Spinning
+//! before sleeping".
 //!
 //! ```text
 //! cargo run --release --example read_spin
 //! cargo run --release --example read_spin -- --spin-us 50
 //! ```
 //!
-//! Two workloads, each with spinning off and on:
+//! Two workloads, each with the three settings:
 //! - back to back: the next call starts as soon as the last one returns,
 //!   so the other end's bytes are always microseconds away;
 //! - paced: one call every millisecond, so every spin runs its whole window
@@ -24,36 +25,41 @@ use std::time::{Duration, Instant};
 const CALLS: usize = 20_000;
 const PACED_CALLS: usize = 2_000;
 const PACE: Duration = Duration::from_millis(1);
+/// The client's window when it spins alone.
+const CLIENT_ALONE: Duration = Duration::from_micros(50);
 
 fn main() {
-    let spin = spin_window();
+    let both = spin_window();
     println!("minirpc read_spin: 1 caller, Multiply(10, 20), client and server in one process");
     println!(
-        "  spin window {} µs on both ends when on; CPU = all threads, per call",
-        spin.as_micros()
+        "  client alone: {} µs; both ends: {} µs; CPU = all threads, per call",
+        CLIENT_ALONE.as_micros(),
+        both.as_micros()
     );
     println!();
-    println!("workload        read_spin   p50 µs   p99 µs   CPU µs per call");
+    println!("workload        who spins      p50 µs   p99 µs   CPU µs per call");
+    let settings = [
+        ("neither", Duration::ZERO, Duration::ZERO),
+        ("client", CLIENT_ALONE, Duration::ZERO),
+        ("both", both, both),
+    ];
     for (name, calls, pace) in [
         ("back to back", CALLS, None),
         ("1 per ms", PACED_CALLS, Some(PACE)),
     ] {
-        for window in [Duration::ZERO, spin] {
-            let r = run(window, calls, pace);
+        for (who, client, server) in settings {
+            let r = run(client, server, calls, pace);
             println!(
-                "  {name:<14}{:<10}{:>8.1}{:>9.1}{:>12.1}",
-                if window.is_zero() { "off" } else { "on" },
-                r.p50_us,
-                r.p99_us,
-                r.cpu_us_per_call
+                "  {name:<14}{who:<13}{:>8.1}{:>9.1}{:>12.1}",
+                r.p50_us, r.p99_us, r.cpu_us_per_call
             );
         }
     }
     println!();
     println!("Back to back, nobody sleeps: the call is several times faster and, on a VM");
-    println!("where every wake-up is expensive, can even cost less CPU. Paced, the server's");
-    println!("reader polls its whole window after every answer for a request that comes");
-    println!("later: about one window of CPU per call, for no gain in latency.");
+    println!("where every wake-up is expensive, can even cost less CPU. Paced, each end");
+    println!("that spins polls its whole window after every answer for bytes that come");
+    println!("later: about one window of CPU per call and per end, for no gain in latency.");
 }
 
 struct Report {
@@ -62,12 +68,12 @@ struct Report {
     cpu_us_per_call: f64,
 }
 
-fn run(window: Duration, calls: usize, pace: Option<Duration>) -> Report {
-    let mut server = Server::builder().read_spin(window).build();
+fn run(client: Duration, server: Duration, calls: usize, pace: Option<Duration>) -> Report {
+    let mut server = Server::builder().read_spin(server).build();
     server.register("Multiply", |(l, r): (i32, i32)| Ok(l * r));
     let handle = server.serve("127.0.0.1:0").expect("serve on loopback");
     let client = Client::builder()
-        .read_spin(window)
+        .read_spin(client)
         .connect(handle.local_addr())
         .expect("connect");
     for _ in 0..2_000 {
@@ -114,7 +120,7 @@ fn process_cpu() -> Duration {
     Duration::from_nanos(ns)
 }
 
-/// `--spin-us N`, else 200 µs (the peer suite's raw-tcp-spin window).
+/// `--spin-us N` for both ends, else 200 µs (the peer suite's raw-tcp-spin window).
 fn spin_window() -> Duration {
     let args: Vec<String> = std::env::args().collect();
     let us = args
