@@ -445,11 +445,7 @@ mod tests {
         // After one job, the spinner must give up within its window and
         // sleep: `spinning` goes false and stays false while nothing arrives.
         let pool = ThreadPool::with_spin("t", 2, 10, Duration::from_millis(2)).unwrap();
-        let (tx, rx) = mpsc::channel();
-        pool.try_execute(Box::new(move || tx.send(()).unwrap()))
-            .ok()
-            .unwrap();
-        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        run_one_job(&pool);
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut quiet_since = None;
         while Instant::now() < deadline {
@@ -470,17 +466,22 @@ mod tests {
         );
     }
 
+    /// Run one quick job on `pool` and wait (bounded) until it has run.
+    fn run_one_job(pool: &ThreadPool) {
+        let (tx, rx) = mpsc::channel();
+        pool.try_execute(Box::new(move || tx.send(()).unwrap()))
+            .ok()
+            .unwrap();
+        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    }
+
     /// Run `jobs` quick jobs one after another, and after each watch for a
     /// spinning worker for 150 ms. Whether one was ever seen. (The pools
     /// below spin for 100 ms, longer than a scheduler slice, so that even
     /// on one CPU the watcher gets to run while the worker spins.)
     fn seen_spinning(pool: &ThreadPool, jobs: usize) -> bool {
         for _ in 0..jobs {
-            let (tx, rx) = mpsc::channel();
-            pool.try_execute(Box::new(move || tx.send(()).unwrap()))
-                .ok()
-                .unwrap();
-            rx.recv_timeout(Duration::from_secs(5)).unwrap();
+            run_one_job(pool);
             let until = Instant::now() + Duration::from_millis(150);
             while Instant::now() < until {
                 if pool.shared.spinning.load(Ordering::SeqCst) {
