@@ -87,3 +87,32 @@ fn a_sealed_request_too_large_to_read_gets_a_sealed_refusal() {
         "later answer not sealed"
     );
 }
+
+#[test]
+fn a_sealed_frame_cut_off_at_frame_timeout_gets_a_sealed_error() {
+    // A client that seals refuses a plain answer: given up on, its frame's
+    // error must be sealed too, or the client reports DATA_LOSS instead of
+    // the reason.
+    let mut server = Server::builder()
+        .frame_timeout(std::time::Duration::from_millis(300))
+        .build();
+    server.register("Multiply", |(l, r): (i32, i32)| Ok(l * r));
+    let server = server.serve("127.0.0.1:0").unwrap();
+    let mut s = raw_connect(server.local_addr());
+    let frame = sealed_request(1, 10, 20);
+    send(&mut s, &frame[..frame.len() - 3]);
+    let (h, body) = read_frame(&mut s);
+    assert_eq!(h.request_id, 0);
+    assert_eq!(
+        h.flags & FLAG_CHECKSUM,
+        FLAG_CHECKSUM,
+        "the error is not sealed"
+    );
+    let (payload, crc) = body.split_at(body.len() - 4);
+    let mut whole = h.to_bytes().to_vec();
+    whole.extend_from_slice(payload);
+    assert_eq!(crc32c(&whole).to_be_bytes(), crc);
+    let r = ResponseHead::parse(payload).unwrap();
+    assert_eq!(r.status, Status::DeadlineExceeded, "{}", r.message);
+    assert!(r.message.contains("frame_timeout"), "{}", r.message);
+}

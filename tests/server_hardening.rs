@@ -329,6 +329,78 @@ fn a_frame_whose_body_never_comes_is_cut_off_at_frame_timeout() {
 }
 
 #[test]
+fn a_frame_behind_a_skipped_one_is_cut_off_at_frame_timeout() {
+    // A skipped frame (a kind the server does not know, or a request over
+    // max_frame_bytes) and the first half of a request arrive in one write.
+    // The half must get its own clock when the skip ends; it used to get
+    // none (held forever with idle_timeout(None)).
+    let server = serve(
+        Server::builder()
+            .frame_timeout(Duration::from_millis(300))
+            .max_frame_bytes(1000)
+            .idle_timeout(None),
+        |_| {},
+    );
+    let half = request_frame(2, "Multiply", &multiply_args(3, 4));
+    let half = &half[..half.len() / 2];
+    let mut unknown = request_frame(1, "Multiply", &multiply_args(1, 1));
+    unknown[3] = 9; // a kind this server skips
+    let oversize = request_frame(1, "Multiply", &[0u8; 2000]);
+    for (what, skipped, refused) in [
+        ("unknown kind", unknown, false),
+        ("oversize", oversize, true),
+    ] {
+        let mut s = raw_connect(server.local_addr());
+        send(&mut s, &[&skipped[..], half].concat());
+        if refused {
+            let (h, _) = read_frame(&mut s);
+            assert_eq!(h.request_id, 1, "{what}: the oversize request's refusal");
+        }
+        // Bounded: 5 s, many times the 300 ms under test.
+        let (h, body) = read_frame(&mut s);
+        assert_eq!(h.request_id, 0, "{what}: expected the connection error");
+        let msg = String::from_utf8_lossy(&body);
+        assert!(msg.contains("frame_timeout 300ms"), "{what}: {msg}");
+        assert!(closed_by_server(&mut s), "{what}: not closed");
+    }
+    assert_serves(server.local_addr());
+}
+
+#[test]
+fn a_frame_behind_a_skipped_one_does_not_inherit_an_older_frames_clock() {
+    // The clock of a frame that trickled in earlier must not be the one of
+    // a frame that arrives, after a skipped frame, long after it.
+    let server = serve(
+        Server::builder()
+            .frame_timeout(Duration::from_millis(300))
+            .idle_timeout(None),
+        |_| {},
+    );
+    let mut s = raw_connect(server.local_addr());
+    let first = request_frame(1, "Multiply", &multiply_args(10, 20));
+    send(&mut s, &first[..10]); // starts the first frame's clock
+    thread::sleep(Duration::from_millis(50));
+    send(&mut s, &first[10..]);
+    let (h, _) = read_frame(&mut s);
+    assert_eq!(h.request_id, 1);
+    thread::sleep(Duration::from_millis(600)); // past that frame's deadline
+    let mut unknown = request_frame(2, "Multiply", &multiply_args(1, 1));
+    unknown[3] = 9;
+    let next = request_frame(3, "Multiply", &multiply_args(6, 7));
+    let (a, b) = next.split_at(next.len() / 2);
+    send(&mut s, &[&unknown[..], a].concat());
+    thread::sleep(Duration::from_millis(50));
+    send(&mut s, b);
+    let (h, body) = read_frame(&mut s);
+    assert_eq!(
+        h.request_id,
+        3,
+        "the frame was cut off on an older frame's clock: {}",
+        String::from_utf8_lossy(&body)
+    );
+}
+
+#[test]
 fn a_client_that_only_pings_is_idle_and_is_disconnected() {
     // Pings say "I am alive", not "I am using you": a client that only
     // pings would otherwise hold its connection (and a max_connections slot)

@@ -404,6 +404,15 @@ fn on_timeout(inner: &Inner, conn: &Conn, role: &mut ReadRole) -> Next {
         if waited < config.frame_timeout {
             return Next::Continue;
         }
+        // A client that seals its frames refuses a plain answer: seal the
+        // error if the frame being given up on was sealed.
+        if role
+            .frames
+            .unfinished_flags()
+            .is_some_and(|f| f & protocol::FLAG_CHECKSUM != 0)
+        {
+            conn.sealed.store(true, Ordering::Relaxed);
+        }
         conn.send_connection_error(&RpcError::deadline_exceeded(format!(
             "a frame did not arrive whole within frame_timeout {:?} of its first byte; connection closed (see ServerBuilder::frame_timeout)",
             config.frame_timeout

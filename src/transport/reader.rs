@@ -23,8 +23,10 @@ pub struct FrameReader<R> {
     /// Return `TimedOut` after each read that leaves a frame unfinished
     /// (see [`yield_mid_frame`](Self::yield_mid_frame)).
     yield_mid_frame: bool,
-    /// Whether this call of `read_frame` has read the socket yet.
-    read_in_call: bool,
+    /// Whether this call of `read_frame` has read the socket or started a
+    /// frame's clock: then the socket's timeout, which the receiver set
+    /// before the call, is out of date (see [`may_read`](Self::may_read)).
+    rearm: bool,
 }
 
 /// How much one `read` asks the kernel for.
@@ -42,7 +44,7 @@ impl<R: Read> FrameReader<R> {
             skip: 0,
             frame_started: None,
             yield_mid_frame: false,
-            read_in_call: false,
+            rearm: false,
         }
     }
 
@@ -95,6 +97,15 @@ impl<R: Read> FrameReader<R> {
         }
     }
 
+    /// The flags byte of the unfinished frame at the front of the buffer,
+    /// once its header has arrived: a receiver that gives up on the frame
+    /// can still answer in kind (sealed, if the frame was).
+    pub(crate) fn unfinished_flags(&self) -> Option<u8> {
+        let whole_header = self.end - self.start >= HEADER_LEN;
+        (self.skip == 0 && whole_header && !self.has_buffered_frame())
+            .then(|| self.buf[self.start + 5])
+    }
+
     /// Make [`read_frame`](Self::read_frame) return `TimedOut` after every
     /// read that brings part of a frame but not all of it, instead of
     /// reading on: each call reads the socket at most once. The bytes stay
@@ -125,7 +136,7 @@ impl<R: Read> FrameReader<R> {
 
     /// Read the next frame.
     pub fn read_frame(&mut self) -> Result<Frame, ReadError> {
-        self.read_in_call = false;
+        self.rearm = false;
         self.skip_refused_body()?;
         self.fill_to(HEADER_LEN)?;
         let header_bytes: &[u8; HEADER_LEN] = self.buf[self.start..self.start + HEADER_LEN]
@@ -162,21 +173,32 @@ impl<R: Read> FrameReader<R> {
             frame_bytes[HEADER_LEN..].to_vec()
         };
         self.start = body_start + body_len;
+        self.frame_done();
+        Ok(Frame { header, body })
+    }
+
+    /// A frame (or a refused body) has just ended at `start`. Empty the
+    /// buffer if nothing is left; if what is left is the start of an
+    /// unfinished frame, start that frame's clock now: its bytes arrived
+    /// with the read that finished this one. (A whole frame left over needs
+    /// no clock: its turn comes next, and the clock starts then if it
+    /// leaves part of another.) Without this after a skipped body, the
+    /// frame behind it had no clock at all, or the one of an older frame.
+    fn frame_done(&mut self) {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
         } else if !self.has_buffered_frame() {
-            // The bytes left over are the start of an unfinished frame;
-            // they arrived with this read. (A whole frame left over needs
-            // no clock: its turn comes next, and the clock starts then if
-            // it leaves part of another.)
             self.frame_started = Some(Instant::now());
+            self.rearm = true;
         }
-        Ok(Frame { header, body })
     }
 
     /// Throw away what is left of a refused frame's body, as it arrives.
     fn skip_refused_body(&mut self) -> Result<(), ReadError> {
+        if self.skip == 0 {
+            return Ok(());
+        }
         while self.skip > 0 {
             if self.end == self.start {
                 self.start = 0;
@@ -188,10 +210,7 @@ impl<R: Read> FrameReader<R> {
             self.start += n;
             self.skip -= n;
         }
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
+        self.frame_done();
         Ok(())
     }
 
@@ -233,11 +252,12 @@ impl<R: Read> FrameReader<R> {
     }
 
     /// Whether this call may read the socket now: with
-    /// [`yield_mid_frame`](Self::yield_mid_frame), only if it has not yet.
-    /// (`TimedOut` hands the frame back to the receiver, which checks its
-    /// deadline and sets the socket's timeout to what is left of it.)
+    /// [`yield_mid_frame`](Self::yield_mid_frame), only if it has neither
+    /// read it yet nor started a frame's clock. (`TimedOut` hands the frame
+    /// back to the receiver, which checks its deadline and sets the
+    /// socket's timeout to what is left of it.)
     fn may_read(&self) -> Result<(), ReadError> {
-        if self.yield_mid_frame && self.read_in_call {
+        if self.yield_mid_frame && self.rearm {
             return Err(ReadError::TimedOut);
         }
         Ok(())
@@ -251,7 +271,7 @@ impl<R: Read> FrameReader<R> {
                 Ok(0) => return Err(ReadError::Closed),
                 Ok(k) => {
                     self.end += k;
-                    self.read_in_call = true;
+                    self.rearm = true;
                     // The first bytes of a frame start its clock, unless
                     // they are a whole frame already (the usual case, and
                     // then no clock is read; a partial frame left after it
