@@ -207,6 +207,13 @@ impl ReadRole {
     /// Set the socket's read timeout for what we are waiting for: the rest
     /// of a frame (its deadline), or the next one (the idle clock).
     fn arm_timeout(&mut self, config: &ServerBuilder) -> std::io::Result<()> {
+        if self.frames.has_buffered_frame() {
+            // The next frame needs no read, so no timeout. (Checked first:
+            // `frame_started` walks every whole frame in the buffer, and a
+            // peer that pipelines thousands of pings would make that walk
+            // once per frame.)
+            return Ok(());
+        }
         let want = match self.frames.frame_started() {
             Some(started) => Some(
                 Deadline::from_instant(started, config.frame_timeout)

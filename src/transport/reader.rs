@@ -122,6 +122,9 @@ impl<R: Read> FrameReader<R> {
     /// Whether a whole frame is already buffered, so the next
     /// [`read_frame`](Self::read_frame) will not block.
     pub fn has_buffered_frame(&self) -> bool {
+        if self.skip > 0 {
+            return false; // the bytes at the front are a refused body's
+        }
         let avail = self.end - self.start;
         if avail < HEADER_LEN {
             return false;
