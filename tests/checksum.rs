@@ -6,7 +6,7 @@ mod common;
 
 use common::{assert_closed, multiply_args, raw_connect, read_frame, request_frame, send};
 use minirpc::checksum::crc32c;
-use minirpc::protocol::{self, ResponseHead, FLAG_CHECKSUM};
+use minirpc::protocol::{self, Header, ResponseHead, FLAG_CHECKSUM};
 use minirpc::{Server, ServerHandle, Status};
 
 fn serve() -> ServerHandle {
@@ -21,22 +21,29 @@ fn sealed_request(id: u64, l: i32, r: i32) -> Vec<u8> {
     frame
 }
 
+/// Check that a frame from the server is sealed and its CRC right, and
+/// return its body without the CRC.
+fn checked_payload(h: &Header, body: &[u8], what: &str) -> Vec<u8> {
+    assert_eq!(
+        h.flags & FLAG_CHECKSUM,
+        FLAG_CHECKSUM,
+        "{what} is not sealed"
+    );
+    let (payload, crc) = body.split_at(body.len() - 4);
+    let mut whole = h.to_bytes().to_vec();
+    whole.extend_from_slice(payload);
+    assert_eq!(crc32c(&whole).to_be_bytes(), crc, "{what}: bad CRC");
+    payload.to_vec()
+}
+
 #[test]
 fn a_sealed_request_gets_a_sealed_response_whose_crc_checks() {
     let server = serve();
     let mut s = raw_connect(server.local_addr());
     send(&mut s, &sealed_request(1, 10, 20));
     let (h, body) = read_frame(&mut s);
-    assert_eq!(
-        h.flags & FLAG_CHECKSUM,
-        FLAG_CHECKSUM,
-        "the response is sealed"
-    );
-    let (payload, crc) = body.split_at(body.len() - 4);
-    let mut whole = h.to_bytes().to_vec();
-    whole.extend_from_slice(payload);
-    assert_eq!(crc32c(&whole).to_be_bytes(), crc);
-    let r = ResponseHead::parse(payload).unwrap();
+    let payload = checked_payload(&h, &body, "the response");
+    let r = ResponseHead::parse(&payload).unwrap();
     assert_eq!(r.status, Status::Ok);
     assert_eq!(r.result, 200i32.to_be_bytes());
 }
@@ -103,16 +110,8 @@ fn a_sealed_frame_cut_off_at_frame_timeout_gets_a_sealed_error() {
     send(&mut s, &frame[..frame.len() - 3]);
     let (h, body) = read_frame(&mut s);
     assert_eq!(h.request_id, 0);
-    assert_eq!(
-        h.flags & FLAG_CHECKSUM,
-        FLAG_CHECKSUM,
-        "the error is not sealed"
-    );
-    let (payload, crc) = body.split_at(body.len() - 4);
-    let mut whole = h.to_bytes().to_vec();
-    whole.extend_from_slice(payload);
-    assert_eq!(crc32c(&whole).to_be_bytes(), crc);
-    let r = ResponseHead::parse(payload).unwrap();
+    let payload = checked_payload(&h, &body, "the error");
+    let r = ResponseHead::parse(&payload).unwrap();
     assert_eq!(r.status, Status::DeadlineExceeded, "{}", r.message);
     assert!(r.message.contains("frame_timeout"), "{}", r.message);
 }

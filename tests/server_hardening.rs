@@ -291,6 +291,17 @@ fn a_frame_that_trickles_in_behind_a_whole_one_is_cut_off_at_frame_timeout() {
     assert_serves(server.local_addr());
 }
 
+/// The next frame on `s` must be the connection error for a frame that
+/// did not arrive whole within a 300 ms `frame_timeout`, then the close.
+/// (Bounded: `read_frame` waits 5 s, many times the 300 ms under test.)
+fn assert_cut_off_at_frame_timeout(s: &mut TcpStream, what: &str) {
+    let (h, body) = read_frame(s);
+    assert_eq!(h.request_id, 0, "{what}: expected the connection error");
+    let msg = String::from_utf8_lossy(&body);
+    assert!(msg.contains("frame_timeout 300ms"), "{what}: {msg}");
+    assert!(closed_by_server(s), "{what}: not closed");
+}
+
 #[test]
 fn a_frame_whose_body_never_comes_is_cut_off_at_frame_timeout() {
     // The header arrives whole in one read, then the body stalls: the
@@ -318,12 +329,7 @@ fn a_frame_whose_body_never_comes_is_cut_off_at_frame_timeout() {
     for (what, bytes) in stalls {
         let mut s = raw_connect(server.local_addr());
         send(&mut s, &bytes);
-        // Bounded: 5 s, many times the 300 ms under test.
-        let (h, body) = read_frame(&mut s);
-        assert_eq!(h.request_id, 0, "{what}: expected the connection error");
-        let msg = String::from_utf8_lossy(&body);
-        assert!(msg.contains("frame_timeout 300ms"), "{what}: {msg}");
-        assert!(closed_by_server(&mut s), "{what}: not closed");
+        assert_cut_off_at_frame_timeout(&mut s, what);
     }
     assert_serves(server.local_addr());
 }
@@ -356,12 +362,7 @@ fn a_frame_behind_a_skipped_one_is_cut_off_at_frame_timeout() {
             let (h, _) = read_frame(&mut s);
             assert_eq!(h.request_id, 1, "{what}: the oversize request's refusal");
         }
-        // Bounded: 5 s, many times the 300 ms under test.
-        let (h, body) = read_frame(&mut s);
-        assert_eq!(h.request_id, 0, "{what}: expected the connection error");
-        let msg = String::from_utf8_lossy(&body);
-        assert!(msg.contains("frame_timeout 300ms"), "{what}: {msg}");
-        assert!(closed_by_server(&mut s), "{what}: not closed");
+        assert_cut_off_at_frame_timeout(&mut s, what);
     }
     assert_serves(server.local_addr());
 }
