@@ -401,6 +401,129 @@ fn a_frame_behind_a_skipped_one_does_not_inherit_an_older_frames_clock() {
     );
 }
 
+/// A server with a `GatedBig` method (its answer of `n` bytes waits for
+/// the gate) and a 64 MiB outbox; and a raw connection to it on which 24
+/// such answers, 48 MiB, have been sent but not read. The sockets' buffers
+/// take a few MiB of them (a peer that does not read does not let its
+/// receive buffer grow), the rest waits in the outbox: over half of
+/// max_outbox_bytes, so the reader stops reading, but not all of it, which
+/// would cut the peer off.
+fn backed_up(builder: ServerBuilder, extra: impl FnOnce(&mut Server)) -> (ServerHandle, TcpStream) {
+    let gate = Gate::new();
+    let g = Arc::clone(&gate);
+    let server = serve(builder.max_outbox_bytes(64 << 20), move |s| {
+        s.register("GatedBig", move |n: u32| {
+            g.wait(PATIENCE);
+            Ok(vec![7u8; n as usize])
+        });
+        extra(s);
+    });
+    let mut s = raw_connect(server.local_addr());
+    for id in 1..=24 {
+        send(
+            &mut s,
+            &request_frame(id, "GatedBig", &(2u32 << 20).to_be_bytes()),
+        );
+    }
+    thread::sleep(Duration::from_millis(100)); // all 24 read
+    gate.open();
+    (server, s)
+}
+
+/// A frame as read: its header and body.
+type Frame = (minirpc::protocol::Header, Vec<u8>);
+
+/// Read `n` frames from `s` on another thread (so the test can write
+/// meanwhile), stopping at a connection error.
+fn take_frames(s: &TcpStream, n: usize) -> thread::JoinHandle<Result<Vec<Frame>, String>> {
+    let mut r = s.try_clone().unwrap();
+    thread::spawn(move || {
+        r.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut frames = Vec::new();
+        while frames.len() < n {
+            match common::try_read_frame(&mut r) {
+                Ok((h, body)) if h.request_id == 0 => {
+                    return Err(String::from_utf8_lossy(&body).into_owned())
+                }
+                Ok(frame) => frames.push(frame),
+                Err(e) => return Err(format!("{e}, after {} answers", frames.len())),
+            }
+        }
+        Ok(frames)
+    })
+}
+
+#[test]
+fn a_peer_that_does_not_read_its_answers_is_not_read_from_while_they_are_being_written() {
+    // The outbox's writer takes the waiting bytes out of the outbox to
+    // write them. Those bytes used to stop counting: the outbox looked
+    // empty while 40 MiB waited on the peer, the reader read on, and the
+    // bound on a connection's answers was twice max_outbox_bytes.
+    let marked = Arc::new(AtomicBool::new(false));
+    let m = Arc::clone(&marked);
+    let (_server, mut s) = backed_up(Server::builder(), move |s| {
+        s.register("Mark", move |()| {
+            m.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+    });
+    thread::sleep(Duration::from_millis(300)); // the writer is stuck
+                                               // A ping wakes the reader (it is waiting for a request, not for room);
+                                               // then it must stop, and leave the Mark in the socket.
+    let ping = common::header_bytes(FrameKind::Ping, 7, 0);
+    send(
+        &mut s,
+        &[&ping[..], &request_frame(25, "Mark", &[])].concat(),
+    );
+    thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !marked.load(Ordering::SeqCst),
+        "the server read a request while tens of MiB of answers waited on the peer"
+    );
+    let frames = take_frames(&s, 26)
+        .join()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the connection was cut off: {e}"));
+    assert!(frames.iter().any(|(h, _)| h.request_id == 25));
+    assert!(marked.load(Ordering::SeqCst));
+}
+
+#[test]
+fn a_frame_the_server_stopped_reading_for_backpressure_is_not_cut_off_for_the_wait() {
+    // The reader had part of a frame when the outbox backed up (the client
+    // was slow to take its answers), so it stopped reading and waited for
+    // room. That wait is the server's own doing, and it used to count
+    // against the frame's frame_timeout: once the client took its answers
+    // and sent the rest, the frame was cut off as if it had trickled in.
+    let (_server, mut s) = backed_up(
+        Server::builder()
+            .frame_timeout(Duration::from_secs(1))
+            .write_timeout(Duration::from_secs(10))
+            .idle_timeout(None),
+        |s| {
+            s.register("Len", |v: Vec<u8>| Ok(v.len() as u32));
+        },
+    );
+    let long = request_frame(100, "Len", &minirpc::codec::to_bytes(&vec![1u8; 1 << 20]));
+    send(&mut s, &long[..30]); // starts the frame's clock
+    thread::sleep(Duration::from_millis(200)); // the answers pile up
+    send(&mut s, &long[30..40]); // the reader wakes, and stops for room
+    thread::sleep(Duration::from_millis(2500)); // the server waits, not us
+                                                // Now take the answers, and send the rest of the frame at once.
+    let taker = take_frames(&s, 25);
+    let sent = s.write_all(&long[40..]);
+    let frames = taker
+        .join()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the connection was cut off: {e}"));
+    sent.unwrap();
+    let (h, body) = frames.last().unwrap();
+    assert_eq!(h.request_id, 100);
+    let head = minirpc::protocol::ResponseHead::parse(body).unwrap();
+    assert_eq!(head.status, Status::Ok, "{}", head.message);
+    assert_eq!(head.result, (1u32 << 20).to_be_bytes());
+}
+
 #[test]
 fn a_client_that_only_pings_is_idle_and_is_disconnected() {
     // Pings say "I am alive", not "I am using you": a client that only

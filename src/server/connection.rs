@@ -255,12 +255,17 @@ pub(crate) fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, mut role: ReadRole
         }
         // Backpressure: while the peer is not reading its responses, stop
         // reading its requests. They wait in its socket, not in our memory.
-        if conn.outbox.is_backed_up()
-            && !conn
-                .outbox
-                .wait_for_room(Deadline::after(inner.config.write_timeout))
-        {
-            break;
+        if conn.outbox.is_backed_up() {
+            let stopped = Instant::now();
+            let deadline = Deadline::from_instant(stopped, inner.config.write_timeout);
+            if !conn.outbox.wait_for_room(deadline) {
+                break;
+            }
+            // A frame we had begun to read did not stall while we chose
+            // not to read it: that wait is not the peer's, so it does not
+            // count against frame_timeout. (It is bounded by write_timeout,
+            // and only a peer that does read its answers gets past it.)
+            role.frames.pause_frame_clock(stopped.elapsed());
         }
         match read_one(inner, conn, &mut role) {
             Next::Continue => {}

@@ -28,7 +28,8 @@
 //! channel is writable, else queue and let the event loop finish later.
 //!
 //! Two bounds keep a slow peer from costing memory: the outbox holds at most
-//! `max_outbox_bytes` (past it the peer is cut off: it is not reading), and
+//! `max_outbox_bytes`, counting the batch being written (past it the peer
+//! is cut off: it is not reading), and
 //! the connection's reader stops reading new requests while the outbox is
 //! more than half full (see [`Outbox::wait_for_room`]), so the peer's own
 //! requests back up in its own socket, not in our memory.
@@ -70,6 +71,11 @@ pub(crate) struct Outbox {
 struct State {
     /// Bytes waiting to be written.
     pending: Vec<u8>,
+    /// Bytes whoever writes has taken out of `pending` and not yet
+    /// written (known at each partial write). They count against the
+    /// bounds as much as `pending` does: a stalled batch is still memory,
+    /// and answers the peer has not read.
+    in_hand: usize,
     /// A second buffer, swapped with `pending` so neither is reallocated.
     spare: Vec<u8>,
     /// When the oldest byte in `pending` was queued: its deadline is this
@@ -84,6 +90,13 @@ struct State {
     thread: Option<JoinHandle<()>>,
     /// A reader is waiting on `room`.
     room_waiter: bool,
+}
+
+impl State {
+    /// Every byte queued and not yet written.
+    fn queued(&self) -> usize {
+        self.pending.len() + self.in_hand
+    }
 }
 
 /// How far one attempt to write a batch got.
@@ -131,11 +144,11 @@ impl Outbox {
         }
         // An empty outbox takes any one frame (it was checked against the
         // frame limit already); after that, the bound applies.
-        if !st.pending.is_empty() && st.pending.len() + frames.len() > self.max_bytes {
+        let queued = st.queued();
+        if queued > 0 && queued + frames.len() > self.max_bytes {
             let e = RpcError::resource_exhausted(format!(
-                "the peer {} is not reading: {} bytes of responses are waiting (max_outbox_bytes {}); connection closed (see ServerBuilder::max_outbox_bytes)",
+                "the peer {} is not reading: {queued} bytes of responses are waiting (max_outbox_bytes {}); connection closed (see ServerBuilder::max_outbox_bytes)",
                 self.peer,
-                st.pending.len(),
                 self.max_bytes
             ));
             self.cut_off(&mut st, e.clone());
@@ -166,9 +179,11 @@ impl Outbox {
             let since = st.pending_since.take();
             let spare = std::mem::take(&mut st.spare);
             let mut batch = std::mem::replace(&mut st.pending, spare);
+            st.in_hand = batch.len();
             drop(st);
             let wrote = write_some(&self.stream, &batch, || Deadline::after(FAST_PATH_BUDGET));
             st = lock(&self.state);
+            st.in_hand = 0; // written, put back, or dropped by the cut-off
             match wrote {
                 Wrote::All => {
                     batch.clear();
@@ -241,6 +256,7 @@ impl Outbox {
             let deadline = Deadline::from_instant(since, self.write_timeout);
             let spare = std::mem::take(&mut st.spare);
             let mut batch = std::mem::replace(&mut st.pending, spare);
+            st.in_hand = batch.len();
             drop(st);
             let mut written = 0;
             let mut no_room = None;
@@ -249,6 +265,13 @@ impl Outbox {
                     Wrote::All => break Ok(()),
                     Wrote::Stalled(n) => {
                         written += n;
+                        if n > 0 {
+                            // Progress: the bounds see it, and a reader
+                            // waiting for room may go on.
+                            let mut st = lock(&self.state);
+                            st.in_hand = batch.len() - written;
+                            self.wake_room_waiter(&st);
+                        }
                         if n == 0 {
                             // No room, said at once (a spinning reader has
                             // the socket non-blocking): pause, not spin.
@@ -269,10 +292,12 @@ impl Outbox {
                 }
             };
             st = lock(&self.state);
+            st.in_hand = 0;
             match outcome {
                 Ok(()) => {
                     batch.clear();
                     st.spare = batch;
+                    self.wake_room_waiter(&st);
                 }
                 Err(e) => self.cut_off(&mut st, e),
             }
@@ -287,12 +312,15 @@ impl Outbox {
         }
         st.pending = Vec::new();
         st.spare = Vec::new();
+        st.in_hand = 0;
         let _ = self.stream.shutdown(Shutdown::Both);
         self.wake_room_waiter(st);
     }
 
+    /// Wake the reader waiting for room, if there is room now (or never
+    /// will be: the peer was cut off).
     fn wake_room_waiter(&self, st: &State) {
-        if st.room_waiter {
+        if st.room_waiter && (st.queued() <= self.max_bytes / 2 || st.broken.is_some()) {
             self.room.notify_all();
         }
     }
@@ -306,7 +334,7 @@ impl Outbox {
     /// Whether more than half of the outbox is taken: the reader should
     /// stop reading requests until it drains.
     pub(crate) fn is_backed_up(&self) -> bool {
-        lock(&self.state).pending.len() > self.max_bytes / 2
+        lock(&self.state).queued() > self.max_bytes / 2
     }
 
     /// Wait (the reader, when [`is_backed_up`](Self::is_backed_up)) until
@@ -318,7 +346,7 @@ impl Outbox {
             if st.broken.is_some() {
                 return false;
             }
-            if st.pending.len() <= self.max_bytes / 2 {
+            if st.queued() <= self.max_bytes / 2 {
                 return true;
             }
             if deadline.has_passed() {

@@ -5,7 +5,7 @@ use super::ReadError;
 use crate::error::{RpcError, Status};
 use crate::protocol::{Frame, Header, FLAG_CHECKSUM, HEADER_LEN};
 use std::io::{self, Read};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Reads frames from a stream through a buffer. See the module docs.
 #[derive(Debug)]
@@ -94,6 +94,15 @@ impl<R: Read> FrameReader<R> {
             self.frame_started
         } else {
             None
+        }
+    }
+
+    /// Take `paused` off the unfinished frame's clock: time the receiver
+    /// chose not to read (it waited for room to send its answers) is not
+    /// time the peer took to send the frame.
+    pub(crate) fn pause_frame_clock(&mut self, paused: Duration) {
+        if let Some(started) = &mut self.frame_started {
+            *started += paused;
         }
     }
 

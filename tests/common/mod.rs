@@ -130,14 +130,19 @@ impl RawResponse {
 /// Read exactly one frame (header and body) from `s`, failing the test if
 /// none comes within [`PATIENCE`] or its header is not a minirpc header.
 pub fn read_frame(s: &mut TcpStream) -> (Header, Vec<u8>) {
+    try_read_frame(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`read_frame`], with what went wrong as a value.
+pub fn try_read_frame(s: &mut TcpStream) -> Result<(Header, Vec<u8>), String> {
     let mut h = [0u8; HEADER_LEN];
     s.read_exact(&mut h)
-        .unwrap_or_else(|e| panic!("expected a frame header from the server: {e}"));
+        .map_err(|e| format!("expected a frame header from the server: {e}"))?;
     let header = Header::parse(&h).expect("the server sent a bad header");
     let mut body = vec![0u8; header.body_len as usize];
     s.read_exact(&mut body)
-        .unwrap_or_else(|e| panic!("expected a {}-byte body: {e}", body.len()));
-    (header, body)
+        .map_err(|e| format!("expected a {}-byte body: {e}", body.len()))?;
+    Ok((header, body))
 }
 
 /// Read exactly one response frame from `s`, failing the test if none comes
