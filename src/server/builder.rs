@@ -10,7 +10,7 @@
 //! | time to send one frame | `frame_timeout`, from its first byte | 10 s |
 //! | its calls queued or running | `max_in_flight_per_connection`; and while the queue is more than half full, its fair share of it (`queue_capacity / (4 × connections with calls in flight)`, at least 1; none while it is the only one) | 1024 |
 //! | bytes of its requests queued or running | `max_queued_bytes_per_connection` | 16 MiB |
-//! | its responses not yet read | `max_outbox_bytes` (one frame of any allowed size always fits) | 8 MiB |
+//! | its responses not yet read | `max_outbox_bytes`, counting the batch being written (one frame of any allowed size always fits) | 8 MiB |
 //! | time to take a queued response | `write_timeout` | 10 s |
 //! | a connection with no calls | `idle_timeout` (pings do not count) | 15 s |
 //!
@@ -159,7 +159,9 @@ impl ServerBuilder {
     /// Once the first byte of a frame has arrived, the whole frame must
     /// arrive within this long, or the connection is closed: a peer cannot
     /// hold a connection by sending a byte now and then (slowloris).
-    /// Default 10 s.
+    /// Time the server spends not reading because the peer is not reading
+    /// its answers (see [`max_outbox_bytes`](Self::max_outbox_bytes)) does
+    /// not count. Default 10 s.
     pub fn frame_timeout(mut self, t: Duration) -> Self {
         self.frame_timeout = t.max(Duration::from_millis(1));
         self
