@@ -13,19 +13,16 @@
 //! Every wait is bounded: the script gets 30 seconds, then it is killed and
 //! the test fails.
 
+mod common;
+
+use common::python::{have_python3, run_bounded, Finished, LIMIT};
 use minirpc::{RpcError, Server, ServerHandle};
-use std::io::Read;
-use std::process::{Command, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/examples/python/multiply_client.py"
 );
-
-/// How long any one run of python3 may take before it is killed.
-const LIMIT: Duration = Duration::from_secs(30);
 
 /// A server with `Multiply` in its call table, on a free port.
 ///
@@ -39,76 +36,6 @@ fn multiply_server() -> ServerHandle {
             .ok_or_else(|| RpcError::invalid_argument(format!("{l} * {r} does not fit in an i32")))
     });
     server.serve("127.0.0.1:0").expect("bind 127.0.0.1:0")
-}
-
-/// What a finished process printed.
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Run `cmd` to completion, for at most `limit`. Returns `Ok(None)` if it
-/// had to be killed, and `Err` if it could not be started.
-fn run_bounded(cmd: &mut Command, limit: Duration) -> std::io::Result<Option<Finished>> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    // Drain both pipes on their own threads, so a chatty child can never
-    // block on a full pipe while we wait for it to exit. Each thread ends
-    // when the child's end of its pipe closes (when the child exits).
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_string(&mut text);
-            }
-            text
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        // Polling, not ordering: nothing else happens while we wait.
-        thread::sleep(Duration::from_millis(10));
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    Ok(status.map(|status| Finished {
-        status,
-        stdout,
-        stderr,
-    }))
-}
-
-/// Whether `python3` can be run at all.
-fn have_python3() -> bool {
-    match run_bounded(Command::new("python3").arg("--version"), LIMIT) {
-        Ok(Some(f)) => f.status.success(),
-        _ => false,
-    }
 }
 
 /// The script reported the server's refusal of `100000 * 100000`: exit

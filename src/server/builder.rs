@@ -161,7 +161,7 @@ impl ServerBuilder {
     /// hold a connection by sending a byte now and then (slowloris).
     /// Time the server spends not reading because the peer is not reading
     /// its answers (see [`max_outbox_bytes`](Self::max_outbox_bytes)) does
-    /// not count. Default 10 s.
+    /// not count, up to `write_timeout` per frame. Default 10 s.
     pub fn frame_timeout(mut self, t: Duration) -> Self {
         self.frame_timeout = t.max(Duration::from_millis(1));
         self

@@ -263,9 +263,11 @@ pub(crate) fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, mut role: ReadRole
             }
             // A frame we had begun to read did not stall while we chose
             // not to read it: that wait is not the peer's, so it does not
-            // count against frame_timeout. (It is bounded by write_timeout,
-            // and only a peer that does read its answers gets past it.)
-            role.frames.pause_frame_clock(stopped.elapsed());
+            // count against frame_timeout. Up to write_timeout in all per
+            // frame: a frame always ends by frame_timeout + write_timeout
+            // from its first byte, however often its peer makes us wait.
+            let most = inner.config.write_timeout;
+            role.frames.pause_frame_clock(stopped.elapsed(), most);
         }
         match read_one(inner, conn, &mut role) {
             Next::Continue => {}

@@ -49,6 +49,12 @@ use std::time::{Duration, Instant};
 /// rounds it up to one scheduler tick, a few milliseconds.)
 pub(crate) const WRITE_SLICE: Duration = Duration::from_millis(1);
 
+/// The largest buffer an outbox keeps for reuse once written. Everyday
+/// batches of answers are far smaller; one that held a burst of big
+/// answers is freed, so an idle connection does not keep the memory of its
+/// busiest moment.
+const SPARE_MAX: usize = 256 << 10;
+
 /// How long a sender on the fast path keeps writing a batch the socket
 /// takes only in part, before it hands the rest to the writer thread.
 const FAST_PATH_BUDGET: Duration = Duration::from_millis(2);
@@ -96,6 +102,17 @@ impl State {
     /// Every byte queued and not yet written.
     fn queued(&self) -> usize {
         self.pending.len() + self.in_hand
+    }
+
+    /// Keep a written buffer to swap in next time, unless it grew past
+    /// [`SPARE_MAX`] (a burst of big answers: that memory goes back to the
+    /// allocator now, not when the connection closes) or the peer was cut
+    /// off meanwhile.
+    fn keep_spare(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() <= SPARE_MAX && self.broken.is_none() {
+            buf.clear();
+            self.spare = buf;
+        }
     }
 }
 
@@ -178,16 +195,20 @@ impl Outbox {
         loop {
             let since = st.pending_since.take();
             let spare = std::mem::take(&mut st.spare);
-            let mut batch = std::mem::replace(&mut st.pending, spare);
+            let batch = std::mem::replace(&mut st.pending, spare);
             st.in_hand = batch.len();
             drop(st);
-            let wrote = write_some(&self.stream, &batch, || Deadline::after(FAST_PATH_BUDGET));
+            let wrote = write_some(
+                &self.stream,
+                &batch,
+                || Deadline::after(FAST_PATH_BUDGET),
+                |left| self.progress(left),
+            );
             st = lock(&self.state);
             st.in_hand = 0; // written, put back, or dropped by the cut-off
             match wrote {
                 Wrote::All => {
-                    batch.clear();
-                    st.spare = batch;
+                    st.keep_spare(batch);
                     if st.pending.is_empty() {
                         st.writing = false;
                         self.wake_room_waiter(&st);
@@ -216,7 +237,8 @@ impl Outbox {
         batch.drain(..written);
         batch.extend_from_slice(&st.pending);
         st.pending.clear();
-        st.spare = std::mem::replace(&mut st.pending, batch);
+        let emptied = std::mem::replace(&mut st.pending, batch);
+        st.keep_spare(emptied);
         st.pending_since = since.or(st.pending_since);
     }
 
@@ -255,23 +277,17 @@ impl Outbox {
             let since = st.pending_since.take().unwrap_or_else(Instant::now);
             let deadline = Deadline::from_instant(since, self.write_timeout);
             let spare = std::mem::take(&mut st.spare);
-            let mut batch = std::mem::replace(&mut st.pending, spare);
+            let batch = std::mem::replace(&mut st.pending, spare);
             st.in_hand = batch.len();
             drop(st);
             let mut written = 0;
             let mut no_room = None;
             let outcome = loop {
-                match write_some(&self.stream, &batch[written..], || deadline) {
+                let rest = &batch[written..];
+                match write_some(&self.stream, rest, || deadline, |left| self.progress(left)) {
                     Wrote::All => break Ok(()),
                     Wrote::Stalled(n) => {
                         written += n;
-                        if n > 0 {
-                            // Progress: the bounds see it, and a reader
-                            // waiting for room may go on.
-                            let mut st = lock(&self.state);
-                            st.in_hand = batch.len() - written;
-                            self.wake_room_waiter(&st);
-                        }
                         if n == 0 {
                             // No room, said at once (a spinning reader has
                             // the socket non-blocking): pause, not spin.
@@ -295,8 +311,7 @@ impl Outbox {
             st.in_hand = 0;
             match outcome {
                 Ok(()) => {
-                    batch.clear();
-                    st.spare = batch;
+                    st.keep_spare(batch);
                     self.wake_room_waiter(&st);
                 }
                 Err(e) => self.cut_off(&mut st, e),
@@ -315,6 +330,19 @@ impl Outbox {
         st.in_hand = 0;
         let _ = self.stream.shutdown(Shutdown::Both);
         self.wake_room_waiter(st);
+    }
+
+    /// A write took part of the batch in hand and `left` bytes of it are
+    /// still to go: the bounds see it at once, and a reader waiting for
+    /// room may go on. (Against a peer that reads steadily one batch can
+    /// take seconds to write; counted whole until the end, it cut off a
+    /// peer that was reading, as "not reading".)
+    fn progress(&self, left: usize) {
+        let mut st = lock(&self.state);
+        if st.broken.is_none() {
+            st.in_hand = left;
+            self.wake_room_waiter(&st);
+        }
     }
 
     /// Wake the reader waiting for room, if there is room now (or never
@@ -373,8 +401,14 @@ impl Outbox {
 /// taking them: a send timeout, or `until` passing while it takes them
 /// only in part (a peer reading a trickle makes every write return a
 /// little). `until` is asked for only at the first partial write, so a
-/// write that takes everything at once reads no clock.
-fn write_some(mut stream: &TcpStream, bytes: &[u8], until: impl Fn() -> Deadline) -> Wrote {
+/// write that takes everything at once reads no clock; after each partial
+/// write, `progress` is told how many bytes are left.
+fn write_some(
+    mut stream: &TcpStream,
+    bytes: &[u8],
+    until: impl Fn() -> Deadline,
+    mut progress: impl FnMut(usize),
+) -> Wrote {
     let mut until = LazyDeadline::new(until);
     let mut off = 0;
     while off < bytes.len() {
@@ -382,8 +416,11 @@ fn write_some(mut stream: &TcpStream, bytes: &[u8], until: impl Fn() -> Deadline
             Ok(0) => return Wrote::Failed(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
                 off += n;
-                if off < bytes.len() && until.has_passed() {
-                    return Wrote::Stalled(off);
+                if off < bytes.len() {
+                    progress(bytes.len() - off);
+                    if until.has_passed() {
+                        return Wrote::Stalled(off);
+                    }
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

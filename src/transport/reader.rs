@@ -18,8 +18,12 @@ pub struct FrameReader<R> {
     max_frame_bytes: usize,
     /// Body bytes of a refused frame still to be thrown away.
     skip: usize,
-    /// When the first byte of the unfinished frame in the buffer arrived.
+    /// When the first byte of the unfinished frame in the buffer arrived
+    /// (moved later by the pauses credited to it).
     frame_started: Option<Instant>,
+    /// How much pause that frame has been credited (see
+    /// [`pause_frame_clock`](Self::pause_frame_clock)).
+    paused: Duration,
     /// Return `TimedOut` after each read that leaves a frame unfinished
     /// (see [`yield_mid_frame`](Self::yield_mid_frame)).
     yield_mid_frame: bool,
@@ -43,6 +47,7 @@ impl<R: Read> FrameReader<R> {
             max_frame_bytes,
             skip: 0,
             frame_started: None,
+            paused: Duration::ZERO,
             yield_mid_frame: false,
             rearm: false,
         }
@@ -99,11 +104,22 @@ impl<R: Read> FrameReader<R> {
 
     /// Take `paused` off the unfinished frame's clock: time the receiver
     /// chose not to read (it waited for room to send its answers) is not
-    /// time the peer took to send the frame.
-    pub(crate) fn pause_frame_clock(&mut self, paused: Duration) {
+    /// time the peer took to send the frame. At most `most` in all per
+    /// frame, so a frame's deadline can move by that much and no more: a
+    /// peer that keeps the receiver waiting again and again, a little at a
+    /// time, does not hold its half frame forever.
+    pub(crate) fn pause_frame_clock(&mut self, paused: Duration, most: Duration) {
+        let credit = paused.min(most.saturating_sub(self.paused));
         if let Some(started) = &mut self.frame_started {
-            *started += paused;
+            *started += credit;
+            self.paused += credit;
         }
+    }
+
+    /// The first bytes of an unfinished frame are here: start its clock.
+    fn start_clock(&mut self) {
+        self.frame_started = Some(Instant::now());
+        self.paused = Duration::ZERO;
     }
 
     /// The flags byte of the unfinished frame at the front of the buffer,
@@ -201,7 +217,7 @@ impl<R: Read> FrameReader<R> {
             self.start = 0;
             self.end = 0;
         } else if !self.has_buffered_frame() {
-            self.frame_started = Some(Instant::now());
+            self.start_clock();
             self.rearm = true;
         }
     }
@@ -289,7 +305,7 @@ impl<R: Read> FrameReader<R> {
                     // then no clock is read; a partial frame left after it
                     // starts the clock in `read_frame`).
                     if was_empty && !self.has_buffered_frame() {
-                        self.frame_started = Some(Instant::now());
+                        self.start_clock();
                     }
                     return Ok(());
                 }
@@ -348,6 +364,48 @@ mod tests {
     use super::*;
     use crate::codec::CodecId;
     use crate::protocol::{control_frame, FrameKind};
+
+    /// A stream that hands out the chunks it is given, one per read, and
+    /// says "would block" when it has none.
+    struct Chunks(std::collections::VecDeque<Vec<u8>>);
+    impl Read for Chunks {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let chunk = self.0.pop_front().ok_or(io::ErrorKind::WouldBlock)?;
+            out[..chunk.len()].copy_from_slice(&chunk);
+            Ok(chunk.len())
+        }
+    }
+
+    #[test]
+    fn a_frames_clock_is_paused_by_at_most_the_cap_in_all() {
+        // A peer that makes the receiver wait for room again and again must
+        // not move its half frame's deadline without limit (a review held
+        // one for 30 s with a 2 s frame_timeout). End to end this needs a
+        // peer whose socket buffers stay small, which the standard library
+        // cannot arrange; here is the rule itself.
+        let mut frames = Vec::new();
+        control_frame(&mut frames, FrameKind::Ping, 1);
+        control_frame(&mut frames, FrameKind::Ping, 2);
+        let (first, second) = frames.split_at(HEADER_LEN);
+        let mut r = FrameReader::new(Chunks(Default::default()), 1024);
+        r.yield_mid_frame(true);
+        r.get_mut().0.push_back(first[..10].to_vec());
+        assert!(matches!(r.read_frame(), Err(ReadError::TimedOut)));
+        let t0 = r.frame_started().expect("a half frame has a clock");
+        let (wait, cap) = (Duration::from_secs(5), Duration::from_secs(3));
+        r.pause_frame_clock(wait, cap);
+        assert_eq!(r.frame_started(), Some(t0 + cap), "credited up to the cap");
+        r.pause_frame_clock(wait, cap);
+        assert_eq!(r.frame_started(), Some(t0 + cap), "and no more");
+        // The next frame's clock starts fresh, with its own credit.
+        r.get_mut()
+            .0
+            .push_back([&first[10..], &second[..10]].concat());
+        assert_eq!(r.read_frame().unwrap().header.request_id, 1);
+        let t1 = r.frame_started().expect("the next half frame has a clock");
+        r.pause_frame_clock(Duration::from_secs(1), cap);
+        assert_eq!(r.frame_started(), Some(t1 + Duration::from_secs(1)));
+    }
 
     #[test]
     fn reads_frames_split_and_joined_arbitrarily() {

@@ -17,6 +17,7 @@
 
 pub mod etcd;
 pub mod fault;
+pub mod python;
 use minirpc::codec::CodecId;
 use minirpc::protocol::{self, FrameKind, Header, ResponseHead, HEADER_LEN};
 use minirpc::{Client, Status};
