@@ -327,3 +327,84 @@ fn a_call_to_a_server_that_stopped_reading_ends_by_its_deadline_not_write_timeou
     let _ = keep_tx.send(());
     holder.join().unwrap();
 }
+
+#[test]
+fn calls_that_find_the_send_buffer_full_wait_for_room_instead_of_failing() {
+    // The client's send buffer holds 8 MiB here (8 frames of the largest
+    // response it accepts). A server that reads slower than the callers
+    // send used to make every call over that fail at once with "send
+    // buffer full", though the server was reading: 64 threads echoing
+    // 1 MiB each on one client lost a third of their calls. Now a call
+    // waits for room, until its own deadline.
+    let peer = Peer::start(|stream| {
+        thread::sleep(Duration::from_millis(1500)); // not reading, yet
+        client_fakes::echo(stream);
+    });
+    let client = Client::builder()
+        .max_frame_bytes(1 << 20 | 4096)
+        .call_timeout(PATIENCE)
+        .heartbeat(None)
+        .connect(peer.addr())
+        .unwrap();
+    let arg = vec![7u8; 1 << 20];
+    let failed: Vec<String> = thread::scope(|s| {
+        let calls: Vec<_> = (0..24)
+            .map(|_| s.spawn(|| client.call::<_, Vec<u8>>("Echo", &arg)))
+            .collect();
+        calls
+            .into_iter()
+            .filter_map(|c| match c.join().unwrap() {
+                Ok(back) if back == arg => None,
+                Ok(_) => Some("a different answer".to_owned()),
+                Err(e) => Some(e.to_string()),
+            })
+            .collect()
+    });
+    assert!(
+        failed.is_empty(),
+        "{} of 24 calls failed: {failed:?}",
+        failed.len()
+    );
+}
+
+#[test]
+fn a_call_waiting_for_room_in_the_send_buffer_ends_by_its_deadline() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (keep_tx, keep_rx) = mpsc::channel::<()>();
+    let holder = thread::spawn(move || {
+        let conn = listener.accept(); // and never read
+        let _ = keep_rx.recv_timeout(Duration::from_secs(30));
+        drop(conn);
+    });
+    let client = Client::builder()
+        .max_frame_bytes(1 << 20)
+        .heartbeat(None)
+        .connect(addr)
+        .unwrap();
+    let arg = vec![7u8; 1 << 20];
+    let long = Duration::from_secs(3);
+    thread::scope(|s| {
+        // Calls with a long deadline fill the kernel's buffers and the
+        // client's 8 MiB, and the ones behind them wait for room.
+        for _ in 0..24 {
+            s.spawn(|| client.call_timeout::<_, ()>("Sink", &arg, long));
+        }
+        thread::sleep(Duration::from_millis(500));
+        // A short call behind them all ends by its own deadline.
+        let started = Instant::now();
+        let e = client
+            .call_timeout::<_, ()>("Sink", &arg, SHORT)
+            .unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(e.status, Status::DeadlineExceeded, "{e}");
+        assert!(e.message.contains("send buffer stayed full"), "{e}");
+        assert!(
+            took < SHORT + SLACK,
+            "a {SHORT:?} call ended after {took:?}"
+        );
+    });
+    drop(client);
+    let _ = keep_tx.send(());
+    holder.join().unwrap();
+}

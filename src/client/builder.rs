@@ -120,7 +120,11 @@ impl ClientBuilder {
         self.signer = Some(Arc::new(signer));
         self
     }
-    /// Largest response body accepted. Default 4 MiB.
+    /// Largest response body accepted. Default 4 MiB. It also sizes the
+    /// connection's send buffer: requests wait there, at most eight times
+    /// this (and at least 8 MiB), for a server that reads slower than the
+    /// callers send; a call that finds it full waits for room until its
+    /// deadline, then fails with `DeadlineExceeded` unsent.
     pub fn max_frame_bytes(mut self, n: usize) -> Self {
         self.max_frame_bytes = n;
         self

@@ -146,6 +146,7 @@ impl Connection {
             peer,
             writer: Writer::new(
                 stream,
+                // The send buffer (see ClientBuilder::max_frame_bytes).
                 8 * config.max_frame_bytes.max(1 << 20),
                 config.write_timeout,
             ),
@@ -200,9 +201,16 @@ impl Connection {
         }
         let blocking = matches!(mode, Mode::Blocking);
         let callback = matches!(mode, Mode::Callback(_));
+        // Room first: while the server reads slower than we send, the call
+        // waits here (until its deadline) for the frames ahead of it to go
+        // out. It is not in the table yet, so nobody counts on it to read.
+        let room = match self.writer.reserve(frame.len(), deadline) {
+            Ok(room) => room,
+            Err(e) => return Err(self.refuse(mode, e)),
+        };
         self.register(id, deadline, mode)?;
         // Step 3: send it.
-        if let Err(e) = self.writer.send_by(&frame, deadline) {
+        if let Err(e) = self.writer.send_reserved(room, &frame, deadline) {
             self.send_failed(id, &e, callback);
             return Err(e);
         }

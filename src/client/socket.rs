@@ -25,7 +25,7 @@
 use crate::error::RpcError;
 use crate::time::Deadline;
 use crate::transport::spin::SpinRead;
-use crate::transport::FrameWriter;
+use crate::transport::{FrameWriter, Reserved};
 use std::cell::Cell;
 use std::io::{self, ErrorKind, Read};
 use std::net::{Shutdown, TcpStream};
@@ -181,6 +181,23 @@ impl Writer {
     pub(crate) fn send_by(&self, frame: &[u8], deadline: Deadline) -> Result<(), RpcError> {
         let _sending = self.sending.read().unwrap_or_else(PoisonError::into_inner);
         self.frames.send_by(frame, deadline)
+    }
+
+    /// Wait for room for a frame of `len` bytes, until `deadline`, and set
+    /// it aside (see [`FrameWriter::reserve`]).
+    pub(crate) fn reserve(&self, len: usize, deadline: Deadline) -> Result<Reserved<'_>, RpcError> {
+        self.frames.reserve(len, deadline)
+    }
+
+    /// Send one complete frame in the room `room` set aside for it.
+    pub(crate) fn send_reserved(
+        &self,
+        room: Reserved<'_>,
+        frame: &[u8],
+        deadline: Deadline,
+    ) -> Result<(), RpcError> {
+        let _sending = self.sending.read().unwrap_or_else(PoisonError::into_inner);
+        room.send(frame, deadline)
     }
 
     /// Senders leave their frames for [`uncork`](Writer::uncork) to write

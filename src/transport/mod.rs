@@ -45,7 +45,7 @@ pub(crate) mod spin;
 mod writer;
 
 pub use reader::FrameReader;
-pub use writer::FrameWriter;
+pub use writer::{FrameWriter, Reserved};
 
 use crate::error::RpcError;
 use crate::protocol::Header;

@@ -7,7 +7,7 @@ use crate::time::{Deadline, LazyDeadline};
 use crate::transport::spin::no_room_yet;
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Sends frames from many threads on one socket, batching frames that are
@@ -16,6 +16,8 @@ use std::time::Duration;
 pub struct FrameWriter {
     stream: TcpStream,
     outbox: Mutex<Outbox>,
+    /// Senders waiting in [`reserve`](FrameWriter::reserve) for room.
+    room: Condvar,
     max_outbox_bytes: usize,
     write_timeout: Duration,
 }
@@ -43,6 +45,26 @@ struct Outbox {
     corked: bool,
     /// Set once a write failed; every later send fails with it.
     broken: Option<RpcError>,
+    /// Bytes set aside by [`FrameWriter::reserve`] for frames not yet sent.
+    reserved: usize,
+    /// Senders asleep in [`FrameWriter::reserve`].
+    room_waiters: usize,
+}
+
+impl Outbox {
+    /// Bytes waiting for the flusher, or promised to a reserved frame.
+    fn queued(&self) -> usize {
+        self.pending.len() + self.reserved
+    }
+}
+
+/// Room for one frame in a [`FrameWriter`]'s outbox, set aside by
+/// [`FrameWriter::reserve`]; [`send`](Reserved::send) uses it, and dropping
+/// it unused gives it back.
+#[derive(Debug)]
+pub struct Reserved<'a> {
+    writer: &'a FrameWriter,
+    len: usize,
 }
 
 impl FrameWriter {
@@ -59,6 +81,7 @@ impl FrameWriter {
         FrameWriter {
             stream,
             outbox: Mutex::new(Outbox::default()),
+            room: Condvar::new(),
             max_outbox_bytes,
             write_timeout,
         }
@@ -83,16 +106,77 @@ impl FrameWriter {
     /// writer is then broken and every later send fails. So a caller never
     /// waits on a peer that does not read for longer than its own deadline.
     pub fn send_by(&self, frame: &[u8], deadline: Deadline) -> Result<(), RpcError> {
-        let mut ob = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+        let ob = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = &ob.broken {
             return Err(e.clone());
         }
-        if ob.pending.len() + frame.len() > self.max_outbox_bytes && !ob.pending.is_empty() {
+        let queued = ob.queued();
+        if queued + frame.len() > self.max_outbox_bytes && queued > 0 {
             return Err(RpcError::resource_exhausted(format!(
-                "send buffer full ({} bytes waiting): the peer is not reading fast enough",
-                ob.pending.len()
+                "send buffer full ({queued} bytes waiting): the peer is not reading fast enough"
             )));
         }
+        self.append(ob, frame, deadline)
+    }
+
+    /// Wait until a frame of `len` bytes fits in the outbox (any one frame
+    /// fits an empty one), at most until `deadline`, and set its room
+    /// aside. A sender that must announce its frame before sending it (a
+    /// client registers the call, so the answer cannot beat it to the
+    /// table) reserves first: a full outbox then delays the call, at the
+    /// pace the peer reads, instead of failing it. With no deadline it
+    /// does not wait: it is refused at once, as [`send_by`](Self::send_by)
+    /// refuses.
+    pub fn reserve(&self, len: usize, deadline: Deadline) -> Result<Reserved<'_>, RpcError> {
+        let mut ob = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(e) = &ob.broken {
+                return Err(e.clone());
+            }
+            let queued = ob.queued();
+            if queued == 0 || queued + len <= self.max_outbox_bytes {
+                ob.reserved += len;
+                return Ok(Reserved { writer: self, len });
+            }
+            let wait = match deadline.remaining() {
+                None => {
+                    return Err(RpcError::resource_exhausted(format!(
+                        "send buffer full ({queued} bytes waiting): the peer is not reading fast enough"
+                    )))
+                }
+                Some(left) if left.is_zero() => {
+                    return Err(RpcError::deadline_exceeded(format!(
+                        "the send buffer stayed full until the call's deadline ({queued} bytes waiting for a peer that reads slowly); the call was not sent"
+                    )))
+                }
+                Some(left) => left,
+            };
+            ob.room_waiters += 1;
+            ob = self
+                .room
+                .wait_timeout(ob, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            ob.room_waiters -= 1;
+        }
+    }
+
+    /// Tell the senders waiting for room to look again (the flusher took
+    /// the pending bytes, a reservation was given back, or the writer
+    /// broke).
+    fn wake_room_waiters(&self, ob: &Outbox) {
+        if ob.room_waiters > 0 {
+            self.room.notify_all();
+        }
+    }
+
+    /// Append `frame` and write it, or leave it to whoever writes.
+    fn append<'a>(
+        &'a self,
+        mut ob: MutexGuard<'a, Outbox>,
+        frame: &[u8],
+        deadline: Deadline,
+    ) -> Result<(), RpcError> {
         ob.pending.extend_from_slice(frame);
         if ob.flushing {
             return Ok(()); // the flusher will pick our bytes up
@@ -159,6 +243,7 @@ impl FrameWriter {
         loop {
             let spare = std::mem::take(&mut ob.spare);
             let mut batch = std::mem::replace(&mut ob.pending, spare);
+            self.wake_room_waiters(&ob);
             drop(ob);
             let result = write_by(&self.stream, &batch, &mut limit);
             let len = batch.len();
@@ -176,6 +261,7 @@ impl FrameWriter {
                 ob.broken = Some(err.clone());
                 ob.flushing = false;
                 ob.pending.clear();
+                self.wake_room_waiters(&ob);
                 drop(ob);
                 let _ = self.stream.shutdown(Shutdown::Both);
                 return Err(err);
@@ -190,6 +276,29 @@ impl FrameWriter {
     /// The socket underneath.
     pub fn stream(&self) -> &TcpStream {
         &self.stream
+    }
+}
+
+impl Reserved<'_> {
+    /// Send `frame` in the room set aside for it (see
+    /// [`FrameWriter::send_by`]); it must be no longer than reserved.
+    pub fn send(self, frame: &[u8], deadline: Deadline) -> Result<(), RpcError> {
+        let writer = self.writer;
+        let mut ob = writer.outbox.lock().unwrap_or_else(|p| p.into_inner());
+        ob.reserved -= self.len;
+        std::mem::forget(self); // its room is used, not given back
+        if let Some(e) = &ob.broken {
+            return Err(e.clone());
+        }
+        writer.append(ob, frame, deadline)
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        let mut ob = self.writer.outbox.lock().unwrap_or_else(|p| p.into_inner());
+        ob.reserved -= self.len;
+        self.writer.wake_room_waiters(&ob);
     }
 }
 
