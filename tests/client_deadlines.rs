@@ -289,20 +289,49 @@ fn heartbeat_settings_too_large_to_multiply_do_not_stop_futures_or_callbacks() {
     }
 }
 
+/// A listener that accepts one connection and never reads from it: once
+/// the kernel's buffers are full, every write to it blocks. It holds the
+/// connection open until dropped (or for 30 s at most).
+struct NeverReads {
+    addr: std::net::SocketAddr,
+    done: Option<mpsc::Sender<()>>,
+    holder: Option<thread::JoinHandle<()>>,
+}
+
+impl NeverReads {
+    fn start() -> NeverReads {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (done, until_done) = mpsc::channel::<()>();
+        let holder = thread::spawn(move || {
+            let conn = listener.accept();
+            let _ = until_done.recv_timeout(Duration::from_secs(30));
+            drop(conn);
+        });
+        NeverReads {
+            addr,
+            done: Some(done),
+            holder: Some(holder),
+        }
+    }
+}
+
+impl Drop for NeverReads {
+    fn drop(&mut self) {
+        drop(self.done.take());
+        if let Some(h) = self.holder.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 #[test]
 fn a_call_to_a_server_that_stopped_reading_ends_by_its_deadline_not_write_timeout() {
-    // A listener that accepts and never reads: once the kernel's buffers
-    // are full, every write blocks. With writes bounded only by
-    // write_timeout (10 s by default) a 300 ms call waited 10 s.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (keep_tx, keep_rx) = std::sync::mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let conn = listener.accept();
-        // Hold the connection open, unread, until the test is done.
-        let _ = keep_rx.recv_timeout(std::time::Duration::from_secs(30));
-        drop(conn);
-    });
+    // Once the kernel's buffers are full, every write blocks. With writes
+    // bounded only by write_timeout (10 s by default) a 300 ms call waited
+    // 10 s.
+    let server = NeverReads::start();
+    let addr = server.addr;
     let client = minirpc::Client::builder()
         .heartbeat(None)
         .connect(addr)
@@ -324,8 +353,7 @@ fn a_call_to_a_server_that_stopped_reading_ends_by_its_deadline_not_write_timeou
         }
     });
     drop(client);
-    let _ = keep_tx.send(());
-    holder.join().unwrap();
+    drop(server);
 }
 
 #[test]
@@ -369,14 +397,8 @@ fn calls_that_find_the_send_buffer_full_wait_for_room_instead_of_failing() {
 
 #[test]
 fn a_call_waiting_for_room_in_the_send_buffer_ends_by_its_deadline() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (keep_tx, keep_rx) = mpsc::channel::<()>();
-    let holder = thread::spawn(move || {
-        let conn = listener.accept(); // and never read
-        let _ = keep_rx.recv_timeout(Duration::from_secs(30));
-        drop(conn);
-    });
+    let server = NeverReads::start();
+    let addr = server.addr;
     let client = Client::builder()
         .max_frame_bytes(1 << 20)
         .heartbeat(None)
@@ -405,6 +427,5 @@ fn a_call_waiting_for_room_in_the_send_buffer_ends_by_its_deadline() {
         );
     });
     drop(client);
-    let _ = keep_tx.send(());
-    holder.join().unwrap();
+    drop(server);
 }
