@@ -429,3 +429,43 @@ fn a_call_waiting_for_room_in_the_send_buffer_ends_by_its_deadline() {
     drop(client);
     drop(server);
 }
+
+#[test]
+fn a_call_made_from_a_callback_does_not_wait_for_room() {
+    // A callback runs on one of the client's two callback threads. A call
+    // it makes that waited for room in a full send buffer held that thread,
+    // and every callback queued behind it, until the call's deadline (a
+    // review saw callbacks run 28 s late). It is refused at once instead,
+    // as every call was before calls learned to wait.
+    let server = NeverReads::start();
+    let client = Client::builder()
+        .max_frame_bytes(1 << 20)
+        .heartbeat(None)
+        .connect(server.addr)
+        .unwrap();
+    let arg = vec![7u8; 1 << 20];
+    let long = Duration::from_secs(3);
+    let (tx, rx) = mpsc::channel();
+    thread::scope(|s| {
+        for _ in 0..24 {
+            s.spawn(|| client.call_timeout::<_, ()>("Sink", &arg, long));
+        }
+        thread::sleep(Duration::from_millis(500)); // the buffer is full now
+        let nested = client.clone();
+        let big = arg.clone();
+        client.call_with_callback_timeout("Sink", &(), SHORT, move |_: Result<(), RpcError>| {
+            let started = Instant::now();
+            let r = nested.call_timeout::<_, ()>("Sink", &big, long);
+            let _ = tx.send((r, started.elapsed()));
+        });
+        let (r, took) = rx.recv_timeout(PATIENCE).expect("the callback ran");
+        let e = r.unwrap_err();
+        assert_eq!(e.status, Status::ResourceExhausted, "{e}");
+        assert!(
+            took < Duration::from_secs(1),
+            "the nested call waited {took:?}: {e}"
+        );
+    });
+    drop(client);
+    drop(server);
+}

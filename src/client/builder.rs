@@ -121,10 +121,12 @@ impl ClientBuilder {
         self
     }
     /// Largest response body accepted. Default 4 MiB. It also sizes the
-    /// connection's send buffer: requests wait there, at most eight times
-    /// this (and at least 8 MiB), for a server that reads slower than the
-    /// callers send; a call that finds it full waits for room until its
-    /// deadline, then fails with `DeadlineExceeded` unsent.
+    /// connection's send buffer: requests wait there, up to eight times
+    /// this (and at least 8 MiB) besides the batch being written, for a
+    /// server that reads slower than the callers send. A call that finds it
+    /// full waits for room until its deadline, then fails with
+    /// `DeadlineExceeded` unsent; a call made from a callback is refused at
+    /// once with `ResourceExhausted`.
     pub fn max_frame_bytes(mut self, n: usize) -> Self {
         self.max_frame_bytes = n;
         self

@@ -20,6 +20,7 @@
 use crate::error::RpcError;
 use crate::pool::ThreadPool;
 use crate::protocol::Frame;
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -27,11 +28,27 @@ use std::time::Duration;
 /// A callback waiting for its response, type-erased (it decodes inside).
 pub(crate) type RawCallback = Box<dyn FnOnce(Result<Frame, RpcError>) + Send + 'static>;
 
+thread_local! {
+    /// Whether this thread is running user code for us (see [`contain`]).
+    static IN_USER_CODE: Cell<bool> = const { Cell::new(false) };
+}
+
 /// Run user code (a waker, a callback) so that a panic in it stops there.
 /// The default panic hook has already printed it; nothing of ours was
 /// half-done, because user code never runs under our locks.
 pub(crate) fn contain(f: impl FnOnce()) {
+    let was = IN_USER_CODE.replace(true);
     let _ = catch_unwind(AssertUnwindSafe(f));
+    IN_USER_CODE.set(was);
+}
+
+/// Whether the current thread is inside [`contain`]: a callback thread, or
+/// the reader running a waker. A call made from there must not wait for
+/// room in a full send buffer: it would hold one of the two callback
+/// threads (and every callback queued behind it) or the reader itself
+/// for as long as its deadline.
+pub(crate) fn in_user_code() -> bool {
+    IN_USER_CODE.get()
 }
 
 /// Callbacks run here, never on the thread that reads the socket.
@@ -49,7 +66,8 @@ impl CallbackPool {
 
     /// Run `f(result)` on a pool thread, exactly once.
     pub(crate) fn run(&self, f: RawCallback, result: Result<Frame, RpcError>) {
-        let job = Box::new(move || f(result));
+        // Under `contain` on the pool too, so `in_user_code` holds there.
+        let job = Box::new(move || contain(move || f(result)));
         let pool = self.pool.get_or_init(|| {
             // No spinning here: callbacks are not latency-critical, and
             // the CPU is better left to the threads reading sockets.

@@ -25,7 +25,7 @@
 //! | `socket.rs` | reads that end at a deadline; sends the idle probe can wait out |
 //! | `callbacks.rs` | where callbacks run |
 
-use super::callbacks::CallbackPool;
+use super::callbacks::{in_user_code, CallbackPool};
 use super::heartbeat::{Heartbeat, Liveness};
 use super::request::encode;
 use super::socket::{ReadHalf, Writer};
@@ -204,9 +204,24 @@ impl Connection {
         // Room first: while the server reads slower than we send, the call
         // waits here (until its deadline) for the frames ahead of it to go
         // out. It is not in the table yet, so nobody counts on it to read.
-        let room = match self.writer.reserve(frame.len(), deadline) {
+        // A call made from a callback or a waker does not wait (no deadline
+        // to wait for, so a full buffer refuses it at once).
+        let wait_until = if in_user_code() {
+            Deadline::NEVER
+        } else {
+            deadline
+        };
+        let room = match self.writer.reserve(frame.len(), wait_until) {
             Ok(room) => room,
-            Err(e) => return Err(self.refuse(mode, e)),
+            Err(e) => {
+                if !matches!(
+                    e.status,
+                    Status::DeadlineExceeded | Status::ResourceExhausted
+                ) {
+                    self.fail_all(e.clone()); // the writer broke: so did the connection
+                }
+                return Err(self.refuse(mode, e));
+            }
         };
         self.register(id, deadline, mode)?;
         // Step 3: send it.
