@@ -264,8 +264,9 @@ pub(crate) fn read_loop(inner: &Arc<Inner>, conn: &Arc<Conn>, mut role: ReadRole
             // A frame we had begun to read did not stall while we chose
             // not to read it: that wait is not the peer's, so it does not
             // count against frame_timeout. Up to write_timeout in all per
-            // frame: a frame always ends by frame_timeout + write_timeout
-            // from its first byte, however often its peer makes us wait.
+            // frame: however often its peer makes us wait, a frame ends by
+            // frame_timeout + write_timeout from its first byte, plus the
+            // wait it may be in when that passes (at most write_timeout).
             let most = inner.config.write_timeout;
             role.frames.pause_frame_clock(stopped.elapsed(), most);
         }

@@ -112,9 +112,7 @@ impl FrameWriter {
         }
         let queued = ob.queued();
         if queued + frame.len() > self.max_outbox_bytes && queued > 0 {
-            return Err(RpcError::resource_exhausted(format!(
-                "send buffer full ({queued} bytes waiting): the peer is not reading fast enough"
-            )));
+            return Err(buffer_full(queued));
         }
         self.append(ob, frame, deadline)
     }
@@ -139,11 +137,7 @@ impl FrameWriter {
                 return Ok(Reserved { writer: self, len });
             }
             let wait = match deadline.remaining() {
-                None => {
-                    return Err(RpcError::resource_exhausted(format!(
-                        "send buffer full ({queued} bytes waiting): the peer is not reading fast enough"
-                    )))
-                }
+                None => return Err(buffer_full(queued)),
                 Some(left) if left.is_zero() => {
                     return Err(RpcError::deadline_exceeded(format!(
                         "the send buffer stayed full until the call's deadline ({queued} bytes waiting for a peer that reads slowly); the call was not sent"
@@ -300,6 +294,13 @@ impl Drop for Reserved<'_> {
         ob.reserved -= self.len;
         self.writer.wake_room_waiters(&ob);
     }
+}
+
+/// The refusal of a frame that does not fit: `queued` bytes are waiting.
+fn buffer_full(queued: usize) -> RpcError {
+    RpcError::resource_exhausted(format!(
+        "send buffer full ({queued} bytes waiting): the peer is not reading fast enough"
+    ))
 }
 
 /// Why [`write_by`] stopped short.
