@@ -154,10 +154,14 @@ impl Connection {
                 st = leading.release();
                 continue;
             }
+            // Marked asleep under the same lock the sleep releases, so a
+            // leader that hands us the reading finds us listening.
+            st.table.asleep(id, true);
             st = wake
                 .wait_timeout(st, limit.remaining_capped(NAP))
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+            st.table.asleep(id, false);
         };
         self.pass_lead(&mut st);
         st.table.recycle(wake);

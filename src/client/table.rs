@@ -21,7 +21,13 @@
 //! |---|---|---|
 //! | `waiting` | `(deadline, id)` of every waiting entry | how long a read may take (the earliest deadline) |
 //! | `background` | `(deadline, id)` of those no thread waits for | what the background thread must expire, and when |
-//! | `threads` | ids a blocked thread waits for | whom to wake to take over the reading |
+//! | `threads` | ids a blocked thread waits for | how many threads wait |
+//!
+//! Apart from these, `asleep` holds the ids whose thread is asleep in
+//! `Connection::wait` right now: the only threads the reading can be
+//! handed to. A thread that has registered its call but is still sending
+//! it is not listening; a hand-off to it would be lost, and with it the
+//! reading, until someone's deadline.
 //!
 //! Every change to an entry goes through [`Index::remove`] before and
 //! [`Index::add`] after, so the three can never disagree with the entries.
@@ -133,6 +139,8 @@ pub(crate) struct Table {
     /// Condvars of finished waits, for the next blocking calls (at most
     /// [`SPARE_CONDVARS`]): an allocation and a free fewer per call.
     spare: Vec<Arc<Condvar>>,
+    /// Calls whose thread is asleep on its condvar (see the module docs).
+    asleep: BTreeSet<u64>,
 }
 
 /// How many spare condvars a connection keeps.
@@ -263,12 +271,24 @@ impl Table {
         }
     }
 
-    /// A blocked thread to hand the reading to, if any: the oldest call.
+    /// A blocked thread to hand the reading to, if any: the oldest call
+    /// whose thread is asleep waiting for it (see [`Table::asleep`]).
     pub(crate) fn thread_to_wake(&self) -> Option<&Arc<Condvar>> {
-        let id = self.index.threads.first()?;
-        match &self.entries.get(id)?.waiter {
-            Waiter::Thread(cv) => Some(cv),
-            _ => None,
+        self.asleep
+            .iter()
+            .find_map(|id| match &self.entries.get(id)?.waiter {
+                Waiter::Thread(cv) if self.index.threads.contains(id) => Some(cv),
+                _ => None,
+            })
+    }
+
+    /// The thread waiting for `id` goes to sleep on its condvar (`true`), or
+    /// has woken (`false`). Only a sleeping thread can be handed the reading.
+    pub(crate) fn asleep(&mut self, id: u64, yes: bool) {
+        if yes {
+            self.asleep.insert(id);
+        } else {
+            self.asleep.remove(&id);
         }
     }
 
@@ -373,6 +393,8 @@ mod tests {
         t.set_waiter(1, thread_waiter());
         assert!(!t.needs_background());
         assert_eq!(t.threads_waiting(), 1);
+        assert!(t.thread_to_wake().is_none(), "its thread is not asleep yet");
+        t.asleep(1, true);
         assert!(t.thread_to_wake().is_some());
     }
 
