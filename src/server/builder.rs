@@ -10,7 +10,7 @@
 //! | time to send one frame | `frame_timeout`, from its first byte | 10 s |
 //! | its calls queued or running | `max_in_flight_per_connection`; and while the queue is more than half full, its fair share of it (`queue_capacity / (4 × connections with calls in flight)`, at least 1; none while it is the only one) | 1024 |
 //! | bytes of its requests queued or running | `max_queued_bytes_per_connection` | 16 MiB |
-//! | its responses not yet read | nothing new starts for it while more than half of `max_outbox_bytes` waits, counting the batch being written; past that, only the answers of calls already running (at most one per worker) | 8 MiB |
+//! | its responses not yet read | `max_outbox_bytes`, counting the batch being written (one frame of any allowed size always fits) | 8 MiB |
 //! | time to take a queued response | `write_timeout` | 10 s |
 //! | a connection with no calls | `idle_timeout` (pings do not count) | 15 s |
 //!
@@ -20,15 +20,11 @@
 //! many peers send large requests, queued work holds at most that (plus
 //! one request per connection that had nothing else queued). The
 //! worst case in total is therefore about `max_queued_bytes` plus, per
-//! connection, one frame being read and half an outbox: 64 MiB + 960 ×
-//! 8 MiB with every default under that limit, reached only if a
-//! thousand peers each send near-maximum frames *and* stop reading. On top
-//! of that, a connection whose calls were running when its outbox passed
-//! the half mark holds their answers too: at most one per worker, each up
-//! to `max_frame_bytes` (the answers were computed already; cutting the
-//! peer off there instead cut off clients that read promptly). A server
-//! that expects hostile peers lowers `max_connections`, `max_frame_bytes`,
-//! `max_outbox_bytes` and `workers` to what its methods need.
+//! connection, one frame being read and one outbox: 64 MiB + 960 ×
+//! 12 MiB with every default under that limit, reached only if a
+//! thousand peers each send near-maximum frames *and* stop reading. A server that expects hostile
+//! peers lowers `max_connections`, `max_frame_bytes` and `max_outbox_bytes`
+//! to what its methods need.
 
 use super::table::Server;
 use crate::auth::Authenticator;
@@ -179,14 +175,9 @@ impl ServerBuilder {
         self
     }
     /// Bytes of responses a connection may have waiting for its peer to
-    /// read, counting the batch being written. While more than half of it
-    /// waits, nothing new starts for that peer: the server stops reading
-    /// its requests, and its calls already queued wait, off the pool,
-    /// until it catches up. Only the answers of calls already running
-    /// still join it, at most one per worker, so the outbox can pass this
-    /// bound by that much; a client that reads promptly is never cut off
-    /// for it. A peer that does not take its answers within
-    /// [`write_timeout`](Self::write_timeout) is cut off. Default 8 MiB.
+    /// read. Past it, the peer is cut off (it is not reading); at half of
+    /// it, the server stops reading that peer's requests until it catches
+    /// up. One response of any allowed size always fits. Default 8 MiB.
     pub fn max_outbox_bytes(mut self, n: usize) -> Self {
         self.max_outbox_bytes = n;
         self

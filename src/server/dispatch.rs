@@ -25,7 +25,6 @@ use super::connection::Conn;
 use super::context::CallContext;
 use super::describe;
 use super::handle::Inner;
-use super::outbox::Room;
 use super::table::Method;
 use crate::codec::CodecId;
 use crate::error::{RpcError, Status};
@@ -218,107 +217,56 @@ pub(crate) fn dispatch(
         }
     };
     ctx.cancelled = (!oneway).then(|| charge.track_cancel());
-    queue(QueuedCall {
-        inner: Arc::clone(inner),
-        conn: Arc::clone(conn),
-        method,
-        ctx,
-        body,
-        args_start,
-        oneway,
-        _charge: charge,
+    let index = method.index;
+    let job_inner = Arc::clone(inner);
+    let job_conn = Arc::clone(conn);
+    let job = Box::new(move || {
+        let _charge = charge; // released when the call is done, on every path
+        if job_conn.outbox.is_cut_off() {
+            // The peer was cut off (it stopped reading, or the connection
+            // failed): nobody can receive this answer, so do not compute it.
+            return;
+        }
+        // A cancelled call (the caller has given up and said so) is not
+        // run if it has not started, and not answered if it has.
+        let cancelled = || {
+            let c = ctx
+                .cancelled
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed));
+            if c {
+                job_inner.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+            }
+            c
+        };
+        if cancelled() {
+            return;
+        }
+        let out = run_call(&job_inner, &method, &ctx, &body[args_start..], oneway);
+        if cancelled() {
+            return;
+        }
+        if let Some(out) = out {
+            job_conn.send(&out);
+            scratch::give_back(out);
+        }
     });
-    None
-}
-
-/// A call admitted to the queue, with everything it needs to run on a
-/// worker (or to wait, put aside, while its connection's outbox is backed
-/// up).
-struct QueuedCall {
-    inner: Arc<Inner>,
-    conn: Arc<Conn>,
-    method: Arc<Method>,
-    ctx: CallContext,
-    body: Vec<u8>,
-    args_start: usize,
-    oneway: bool,
-    /// Held until the call is done or dropped, then given back, on every
-    /// path (ran, refused by the queue, cut off while put aside, panicked).
-    _charge: Charge,
-}
-
-/// Put `call` on the pool's queue, or answer that the server is busy.
-fn queue(call: QueuedCall) {
-    let inner = Arc::clone(&call.inner);
-    let conn = Arc::clone(&call.conn);
-    let (id, oneway, codec) = (call.ctx.request_id, call.oneway, call.ctx.codec);
-    let method = Arc::clone(&call.method);
-    if inner
-        .pool
-        .try_execute_tagged(conn.id, Box::new(move || call.run()))
-        .is_err()
-    {
+    if inner.pool.try_execute_tagged(conn.id, job).is_err() {
         // The refused job (and the charge inside it) is dropped here.
         inner.stats.rejected_busy.fetch_add(1, Ordering::Relaxed);
-        method.metrics.count(Status::ResourceExhausted);
+        inner.methods[index]
+            .metrics
+            .count(Status::ResourceExhausted);
         let queued = inner.pool.queued();
         reject(
-            &inner,
-            &conn,
-            id,
-            oneway,
-            codec,
             RpcError::resource_exhausted(format!(
                 "server is busy: {queued} calls are already waiting for a worker (queue_capacity {}); retry later, or raise ServerBuilder::workers / queue_capacity",
                 inner.config.queue_capacity
             )),
+            codec,
         );
     }
-}
-
-impl QueuedCall {
-    /// On a worker: run the call and queue its answer.
-    fn run(self) {
-        // A cancelled call (the caller has given up and said so) is not
-        // run if it has not started, and not answered if it has.
-        if self.cancelled() {
-            return;
-        }
-        match self.conn.outbox.room() {
-            // The peer was cut off (it stopped reading, or the connection
-            // failed): nobody can receive this answer, so do not compute it.
-            Room::CutOff => return,
-            // Its answers are piling up: this one waits, off the pool,
-            // until they drain, and then queues again.
-            Room::BackedUp => {
-                let outbox = Arc::clone(&self.conn.outbox);
-                outbox.park(Box::new(move || queue(self)));
-                return;
-            }
-            Room::Free => {}
-        }
-        let args = &self.body[self.args_start..];
-        let out = run_call(&self.inner, &self.method, &self.ctx, args, self.oneway);
-        if self.cancelled() {
-            return;
-        }
-        if let Some(out) = out {
-            self.conn.send(&out);
-            scratch::give_back(out);
-        }
-    }
-
-    fn cancelled(&self) -> bool {
-        let c = self
-            .ctx
-            .cancelled
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed));
-        if c {
-            self.inner.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-        }
-        c
-    }
+    None
 }
 
 /// Answer request `id` with `err` now (or just count it, for oneway calls,

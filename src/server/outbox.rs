@@ -8,7 +8,7 @@
 //! makes it wait forever, and with it every call that worker would have run.
 //!
 //! ```text
-//!  worker / reader ── send(frame) ──► pending bytes (see the bound below)
+//!  worker / reader ── send(frame) ──► pending bytes (at most max_outbox_bytes)
 //!        │                                  │
 //!        │ nobody writing? take the role:   │ the socket stopped taking bytes
 //!        │ write() now (the fast path,      │ (a write timed out after one
@@ -27,14 +27,12 @@
 //! sender goes back to work. Netty does the same: write at once while the
 //! channel is writable, else queue and let the event loop finish later.
 //!
-//! A slow peer costs bounded memory because nothing new starts for it while
-//! more than half of `max_outbox_bytes` waits (counting the batch being
-//! written): the connection's reader stops reading its requests (see
-//! [`Outbox::wait_for_room`]), so they back up in the peer's own socket,
-//! and its calls already queued are put aside until the outbox drains (see
-//! [`Outbox::park`]). What passes the half mark is the answers of calls
-//! that had started: at most one per worker and the reader's batch. A peer
-//! that does not take bytes within `write_timeout` is cut off.
+//! Two bounds keep a slow peer from costing memory: the outbox holds at most
+//! `max_outbox_bytes`, counting the batch being written (past it the peer
+//! is cut off: it is not reading), and
+//! the connection's reader stops reading new requests while the outbox is
+//! more than half full (see [`Outbox::wait_for_room`]), so the peer's own
+//! requests back up in its own socket, not in our memory.
 
 use super::connection::spawn_conn_thread;
 use crate::error::RpcError;
@@ -60,19 +58,6 @@ const SPARE_MAX: usize = 256 << 10;
 /// How long a sender on the fast path keeps writing a batch the socket
 /// takes only in part, before it hands the rest to the writer thread.
 const FAST_PATH_BUDGET: Duration = Duration::from_millis(2);
-
-/// A queued call put aside while its connection's outbox is backed up: what
-/// to do once there is room again (queue it on the pool).
-pub(crate) type Resume = Box<dyn FnOnce() + Send>;
-
-/// Whether a queued call may start now ([`Outbox::room`]).
-pub(crate) enum Room {
-    Free,
-    /// More than half of the outbox is taken: park the call.
-    BackedUp,
-    /// The peer was cut off: nobody can receive the answer.
-    CutOff,
-}
 
 /// Outgoing bytes of one connection and who is writing them.
 pub(crate) struct Outbox {
@@ -111,8 +96,6 @@ struct State {
     thread: Option<JoinHandle<()>>,
     /// A reader is waiting on `room`.
     room_waiter: bool,
-    /// Calls put aside until there is room ([`Outbox::park`]).
-    parked: Vec<Resume>,
 }
 
 impl State {
@@ -169,18 +152,24 @@ impl Outbox {
 
     /// Queue one or more complete frames. Never waits for the peer: the
     /// bytes are written now if the socket takes them, else by the writer
-    /// thread. Fails at once on a connection already cut off.
-    ///
-    /// It takes every frame, even past `max_outbox_bytes`: whoever sends
-    /// began the work while the outbox had room (the reader checks before
-    /// it reads a request, a worker before it runs a call), so what passes
-    /// the half mark is bounded by the threads that were already at work.
-    /// Cutting the peer off there instead cut off clients that read
-    /// promptly but had many big answers in flight.
+    /// thread. Fails (and cuts the peer off) when the outbox is full, and
+    /// fails at once on a connection already cut off.
     pub(crate) fn send(self: &Arc<Self>, frames: &[u8]) -> Result<(), RpcError> {
         let mut st = lock(&self.state);
         if let Some(e) = &st.broken {
             return Err(e.clone());
+        }
+        // An empty outbox takes any one frame (it was checked against the
+        // frame limit already); after that, the bound applies.
+        let queued = st.queued();
+        if queued > 0 && queued + frames.len() > self.max_bytes {
+            let e = RpcError::resource_exhausted(format!(
+                "the peer {} is not reading: {queued} bytes of responses are waiting (max_outbox_bytes {}); connection closed (see ServerBuilder::max_outbox_bytes)",
+                self.peer,
+                self.max_bytes
+            ));
+            self.cut_off(&mut st, e.clone());
+            return Err(e);
         }
         if st.writing {
             // Whoever writes will take our bytes too; they wait from now.
@@ -222,9 +211,7 @@ impl Outbox {
                     st.keep_spare(batch);
                     if st.pending.is_empty() {
                         st.writing = false;
-                        let resumed = self.on_room(&mut st);
-                        drop(st);
-                        resume(resumed);
+                        self.wake_room_waiter(&st);
                         return Ok(());
                     }
                 }
@@ -284,9 +271,7 @@ impl Outbox {
         loop {
             if st.broken.is_some() || st.pending.is_empty() {
                 st.writing = false;
-                let resumed = self.on_room(&mut st);
-                drop(st);
-                resume(resumed);
+                self.wake_room_waiter(&st);
                 return;
             }
             let since = st.pending_since.take().unwrap_or_else(Instant::now);
@@ -327,12 +312,7 @@ impl Outbox {
             match outcome {
                 Ok(()) => {
                     st.keep_spare(batch);
-                    let resumed = self.on_room(&mut st);
-                    if !resumed.is_empty() {
-                        drop(st);
-                        resume(resumed);
-                        st = lock(&self.state);
-                    }
+                    self.wake_room_waiter(&st);
                 }
                 Err(e) => self.cut_off(&mut st, e),
             }
@@ -348,11 +328,8 @@ impl Outbox {
         st.pending = Vec::new();
         st.spare = Vec::new();
         st.in_hand = 0;
-        // Nobody can receive the answers of the calls put aside: drop them
-        // (they hold nothing but their places in the limits, given back).
-        st.parked.clear();
         let _ = self.stream.shutdown(Shutdown::Both);
-        self.on_room(st);
+        self.wake_room_waiter(st);
     }
 
     /// A write took part of the batch in hand and `left` bytes of it are
@@ -364,58 +341,16 @@ impl Outbox {
         let mut st = lock(&self.state);
         if st.broken.is_none() {
             st.in_hand = left;
-            let resumed = self.on_room(&mut st);
-            drop(st);
-            resume(resumed);
+            self.wake_room_waiter(&st);
         }
     }
 
-    /// If there is room now (or never will be: the peer was cut off), wake
-    /// the reader waiting for it and hand back the calls put aside, to be
-    /// resumed once the lock is released (resuming may send, which locks).
-    fn on_room(&self, st: &mut State) -> Vec<Resume> {
-        if st.queued() > self.max_bytes / 2 && st.broken.is_none() {
-            return Vec::new();
-        }
-        if st.room_waiter {
+    /// Wake the reader waiting for room, if there is room now (or never
+    /// will be: the peer was cut off).
+    fn wake_room_waiter(&self, st: &State) {
+        if st.room_waiter && (st.queued() <= self.max_bytes / 2 || st.broken.is_some()) {
             self.room.notify_all();
         }
-        std::mem::take(&mut st.parked)
-    }
-
-    /// Whether a queued call may start: its answer would join a backed-up
-    /// outbox (then [`park`](Self::park) it), or nobody can receive it.
-    pub(crate) fn room(&self) -> Room {
-        let st = lock(&self.state);
-        if st.broken.is_some() {
-            Room::CutOff
-        } else if st.queued() > self.max_bytes / 2 {
-            Room::BackedUp
-        } else {
-            Room::Free
-        }
-    }
-
-    /// Put a call aside until the outbox is at most half full: `resume`
-    /// runs then, on the thread whose write made the room. It is dropped
-    /// if the peer is cut off first, and runs now if the outbox drained
-    /// since [`room`](Self::room) said it was backed up.
-    ///
-    /// This is backpressure for the calls already read: the reader stops
-    /// reading new requests at the half mark, and a call it read before
-    /// does not add its answer to a pile the peer is not taking. Only the
-    /// calls running when the outbox backed up still answer into it.
-    pub(crate) fn park(&self, resume: Resume) {
-        let mut st = lock(&self.state);
-        if st.broken.is_some() {
-            return;
-        }
-        if st.queued() > self.max_bytes / 2 {
-            st.parked.push(resume);
-            return;
-        }
-        drop(st);
-        resume();
     }
 
     /// Whether the peer has been cut off (or the socket failed): nothing
@@ -459,13 +394,6 @@ impl Outbox {
     /// The writer thread, if one ran (for shutdown to join).
     pub(crate) fn take_thread(&self) -> Option<JoinHandle<()>> {
         lock(&self.state).thread.take()
-    }
-}
-
-/// Resume the calls [`Outbox::on_room`] handed back, with no lock held.
-fn resume(parked: Vec<Resume>) {
-    for call in parked {
-        call();
     }
 }
 
